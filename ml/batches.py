@@ -1,0 +1,131 @@
+"""Batches as they land: a data file plus a manifest written last.
+
+A producer writes the data file, then ``<batch_id>.manifest.json`` naming it with its SHA-256, row count,
+the period it covers and when it was produced. The manifest is written last and atomically, so a consumer
+never sees a half-written batch: a data file without a manifest is not a batch yet (the pattern of Hadoop's
+``_SUCCESS`` markers and of most object-store feeds). ``produced_at`` is the producer's clock; freshness is
+judged against it, so a replay of history validates exactly as a live feed would.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pandas as pd
+
+MANIFEST_SUFFIX = ".manifest.json"
+
+
+class BatchError(ValueError):
+    """A manifest or batch file is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class BatchManifest:
+    """What a producer declares about one batch."""
+
+    batch_id: str
+    contract: str
+    file: str
+    sha256: str
+    rows: int
+    period_start: str
+    period_end: str
+    produced_at: str
+    format: str = "csv"
+    kind: str = "batch"  # "batch" for the live stream, "backfill" for an initial window
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def read(cls, path: Path) -> BatchManifest:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return cls(**data)
+        except (OSError, json.JSONDecodeError, TypeError) as error:
+            raise BatchError(f"manifest {path} is unreadable or malformed ({error}); the producer must rewrite it") from None
+
+    def data_path(self, folder: Path) -> Path:
+        return folder / self.file
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def atomic_write_bytes(path: Path, payload: bytes) -> None:
+    """Write via a temporary file in the same folder and ``os.replace``: readers see all or nothing."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, data: dict) -> None:
+    atomic_write_bytes(path, json.dumps(data, indent=2, sort_keys=True, default=str).encode())
+
+
+def publish_batch(
+    frame: pd.DataFrame,
+    *,
+    contract: str,
+    landing: Path,
+    batch_id: str,
+    period_start: pd.Timestamp,
+    period_end: pd.Timestamp,
+    produced_at: pd.Timestamp,
+    kind: str = "batch",
+    payload: bytes | None = None,
+) -> BatchManifest:
+    """Producer side: land ``frame`` (or raw ``payload`` bytes) as a CSV batch, then its manifest."""
+    data_path = landing / f"{batch_id}.csv"
+    atomic_write_bytes(data_path, payload if payload is not None else frame.to_csv(index=False).encode())
+    manifest = BatchManifest(
+        batch_id=batch_id,
+        contract=contract,
+        file=data_path.name,
+        sha256=file_sha256(data_path),
+        rows=len(frame),
+        period_start=period_start.isoformat(),
+        period_end=period_end.isoformat(),
+        produced_at=produced_at.isoformat(),
+        kind=kind,
+    )
+    atomic_write_json(landing / f"{batch_id}{MANIFEST_SUFFIX}", manifest.to_dict())
+    return manifest
+
+
+def ready_manifests(landing: Path) -> list[Path]:
+    """Manifests waiting in ``landing``, oldest production time first (ties by batch id)."""
+    if not landing.is_dir():
+        return []
+    paths = list(landing.glob(f"*{MANIFEST_SUFFIX}"))
+
+    def order(path: Path) -> tuple[str, str]:
+        try:
+            return (BatchManifest.read(path).produced_at, path.name)
+        except BatchError:
+            return ("", path.name)  # malformed manifests first, so they are quarantined, not stuck
+
+    return sorted(paths, key=order)
+
+
+def batch_id_of(manifest_path: Path) -> str:
+    return manifest_path.name.removesuffix(MANIFEST_SUFFIX)

@@ -1,0 +1,333 @@
+"""Dataset contracts: the single source of truth for one dataset.
+
+A contract is a YAML file under ``include/contracts/``. It is validated when loaded; an invalid file raises
+:class:`ContractError` naming the file, the key and what was expected. Great Expectations suites, drift
+settings, training and gate settings are all derived from it; nothing about a dataset lives elsewhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+# Contracts are loaded while DAG files parse, so this module avoids pandas: durations and batch periods are
+# checked with these small grammars (a subset of pandas' own spellings, which the data code then uses).
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|min|h|D|W)\s*$")
+_DURATION_SECONDS = {"s": 1, "min": 60, "h": 3600, "D": 86400, "W": 7 * 86400}
+_PERIOD = re.compile(r"^(\d*)(D|W|MS|QS|YS)$")
+
+
+def duration_seconds(text: str) -> float:
+    """Seconds in a duration such as ``36h``, ``2D``, ``90min`` (units: s, min, h, D, W)."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a duration: write a number and a unit (s, min, h, D, W), e.g. 36h")
+    return float(match.group(1)) * _DURATION_SECONDS[match.group(2)]
+
+
+class ContractError(ValueError):
+    """A contract file is missing, unreadable or does not match the contract format."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TimestampSpec(_Strict):
+    """Where the timestamp comes from: a column of the source, or the row order."""
+
+    column: str | None = None
+    derive_from_row_order: bool = False
+    start: str | None = Field(None, description="first timestamp when derived from row order, e.g. 1949-01-01")
+    step: str = Field("1D", description="duration between consecutive rows when derived, e.g. 1D or 1h")
+
+    @model_validator(mode="after")
+    def _one_way(self) -> TimestampSpec:
+        if self.derive_from_row_order == (self.column is not None):
+            raise ValueError("give exactly one of `column` or `derive_from_row_order: true`")
+        if self.derive_from_row_order and not self.start:
+            raise ValueError("`start` is required when deriving timestamps from row order")
+        duration_seconds(self.step)
+        return self
+
+
+class SourceSpec(_Strict):
+    """Where the full history of a dataset comes from (used to bootstrap and to replay scenarios)."""
+
+    uri: str = Field(description="a path, package://<package>/<resource>, or python://<module>:<function>")
+    format: Literal["csv", "parquet", "generated"] = "csv"
+    options: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for python:// sources")
+    drop: tuple[str, ...] = ()
+    rename: dict[str, str] = Field(default_factory=dict)
+    timestamp: TimestampSpec
+
+    @field_validator("uri")
+    @classmethod
+    def _known_scheme(cls, uri: str) -> str:
+        if "://" in uri and uri.split("://", 1)[0] not in ("package", "python", "file"):
+            raise ValueError(f"unknown scheme in {uri!r}: use a path, package://, python:// or file://")
+        return uri
+
+
+class FeatureSpec(_Strict):
+    """One input column: its type and what values are allowed."""
+
+    name: str
+    type: Literal["float", "int", "category", "bool"]
+    min: float | None = None
+    max: float | None = None
+    domain: tuple[str | int, ...] | None = None
+    max_null_fraction: Annotated[float, Field(ge=0, le=1)] = 0.0
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FeatureSpec:
+        if self.type == "category" and not self.domain:
+            raise ValueError(f"feature {self.name!r}: a category feature needs a `domain` list")
+        if self.type != "category" and self.domain:
+            raise ValueError(f"feature {self.name!r}: `domain` is only for category features")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"feature {self.name!r}: min {self.min} is greater than max {self.max}")
+        return self
+
+    @property
+    def is_numeric(self) -> bool:
+        return self.type in ("float", "int")
+
+
+class BatchSpec(_Strict):
+    """How the stream is cut into batches and how big a batch may be."""
+
+    period: str = Field(description="length of one batch: D, W, MS (month), QS (quarter), YS (year), e.g. 2YS")
+    min_rows: Annotated[int, Field(ge=1)] = 1
+    max_rows: Annotated[int, Field(ge=1)] = 10_000_000
+    # a range check may tolerate rare real outliers: the share of rows that must be inside the range
+    range_mostly: Annotated[float, Field(gt=0, le=1)] = 1.0
+
+    @field_validator("period")
+    @classmethod
+    def _offset(cls, period: str) -> str:
+        if not _PERIOD.match(period):
+            raise ValueError(f"{period!r} is not a batch period: use D, W, MS, QS or YS with an optional count")
+        return period
+
+
+class FreshnessSpec(_Strict):
+    """How old the newest row of a batch may be when it is produced, and how long the feed may stay silent."""
+
+    max_age: str = Field(description="duration, e.g. 2D: newest row vs the batch's production time")
+    no_batch_within: str | None = Field(None, description="wall-clock silence that raises an alert, e.g. 36h")
+
+    @field_validator("max_age", "no_batch_within")
+    @classmethod
+    def _timedelta(cls, value: str | None) -> str | None:
+        if value is not None:
+            duration_seconds(value)
+        return value
+
+
+class DebounceSpec(_Strict):
+    k: Annotated[int, Field(ge=1)] = 1
+    m: Annotated[int, Field(ge=1)] = 1
+
+    @model_validator(mode="after")
+    def _k_le_m(self) -> DebounceSpec:
+        if self.k > self.m:
+            raise ValueError(f"debounce k={self.k} must not exceed m={self.m}")
+        return self
+
+
+class PerformanceDriftSpec(_Strict):
+    """A significant drop of the champion's metric on a labelled batch is drift with reason `performance`."""
+
+    metric: Literal["auc", "accuracy"] = "auc"
+    alpha: Annotated[float, Field(gt=0, lt=1)] = 0.01
+    min_drop: Annotated[float, Field(ge=0)] = 0.05
+
+
+class DriftPolicy(_Strict):
+    """When a batch counts as drifted, and when drifted batches confirm a drift signal."""
+
+    method: str | None = Field(None, description="Evidently stattest, e.g. wasserstein, ks, psi, jensenshannon")
+    threshold: float | None = None
+    drift_share: Annotated[float, Field(gt=0, le=1)] = 0.5
+    include_prediction: bool = True
+    debounce: DebounceSpec = DebounceSpec()
+    cooldown_batches: Annotated[int, Field(ge=0)] = 0
+    performance: PerformanceDriftSpec | None = None
+
+
+class HoldoutSpec(_Strict):
+    fraction: Annotated[float, Field(gt=0, lt=1)] = 0.3
+    min_rows: Annotated[int, Field(ge=10)] = 200
+
+
+class GatePolicy(_Strict):
+    """How a challenger must beat the champion on a fresh out-of-time holdout."""
+
+    metric: Literal["auc", "accuracy", "log_loss", "brier", "mae", "rmse"] = "auc"
+    rule: Literal["superiority", "non_inferiority"] = "superiority"
+    alpha: Annotated[float, Field(gt=0, lt=1)] = 0.05
+    min_effect: Annotated[float, Field(ge=0)] = 0.0
+    margin: Annotated[float, Field(ge=0)] = 0.0
+    power: Annotated[float, Field(gt=0, lt=1)] = 0.8
+    threshold: Annotated[float, Field(gt=0, lt=1)] = 0.5
+    floor: float = Field(0.5, description="first model: the metric's CI lower bound must clear this")
+    holdout: HoldoutSpec = HoldoutSpec()
+
+
+class ModelSpec(_Strict):
+    family: Literal["mlp", "linear"] = "mlp"
+    hidden: tuple[Annotated[int, Field(ge=1)], ...] = (64, 32)
+    dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0
+
+
+class WindowSpec(_Strict):
+    """Which rows a retrain learns from: the most recent rows, or only rows since the confirmed drift began."""
+
+    mode: Literal["rolling", "since_drift_onset"] = "rolling"
+    max_rows: Annotated[int, Field(ge=1)] = 100_000
+    min_rows: Annotated[int, Field(ge=1)] = 100
+
+
+class TrainingSpec(_Strict):
+    model: ModelSpec = ModelSpec()
+    epochs: Annotated[int, Field(ge=1)] = 50
+    batch_size: Annotated[int, Field(ge=1)] = 1024
+    learning_rate: Annotated[float, Field(gt=0)] = 3e-3
+    weight_decay: Annotated[float, Field(ge=0)] = 0.0
+    patience: Annotated[int, Field(ge=1)] = 8
+    validation_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.2
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    window: WindowSpec = WindowSpec()
+    retrain_cron: str | None = Field(None, description="cron fallback for the retrain DAG, e.g. @weekly")
+
+
+class SliceSpec(_Strict):
+    """A named subset of rows that must not get worse: a feature range, a category set or calendar months."""
+
+    name: str
+    column: str | None = None
+    min: float | None = None
+    max: float | None = None
+    values: tuple[str | int, ...] | None = None
+    months: tuple[Annotated[int, Field(ge=1, le=12)], ...] | None = None
+
+    @model_validator(mode="after")
+    def _one_selector(self) -> SliceSpec:
+        by_column = self.column is not None
+        if by_column == (self.months is not None):
+            raise ValueError(f"slice {self.name!r}: give either `column` (with min/max or values) or `months`")
+        if by_column and self.min is None and self.max is None and self.values is None:
+            raise ValueError(f"slice {self.name!r}: a column slice needs min, max or values")
+        return self
+
+
+class Contract(_Strict):
+    """A validated dataset contract. Build it with :func:`load_contract`."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,40}$")]
+    description: str = ""
+    source: SourceSpec
+    timestamp: str = Field(description="name of the timestamp column in batches")
+    target: str
+    task: Literal["binary_classification", "regression"] = "binary_classification"
+    target_domain: tuple[int, ...] | None = (0, 1)
+    key: tuple[str, ...] = Field((), description="columns that identify a row; duplicates are rejected")
+    features: tuple[FeatureSpec, ...]
+    batch: BatchSpec
+    freshness: FreshnessSpec
+    drift: DriftPolicy = DriftPolicy()
+    gate: GatePolicy = GatePolicy()
+    training: TrainingSpec = TrainingSpec()
+    slices: tuple[SliceSpec, ...] = ()
+
+    @model_validator(mode="after")
+    def _columns_consistent(self) -> Contract:
+        names = [f.name for f in self.features]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"features listed twice: {duplicates}")
+        reserved = {self.timestamp, self.target} & set(names)
+        if reserved:
+            raise ValueError(f"{sorted(reserved)} is the timestamp or target and cannot also be a feature")
+        for slice_ in self.slices:
+            if slice_.column and slice_.column not in names and slice_.column != self.timestamp:
+                raise ValueError(f"slice {slice_.name!r} uses unknown column {slice_.column!r}; known: {names}")
+        if self.task == "regression" and self.gate.metric in ("auc", "accuracy", "log_loss", "brier"):
+            raise ValueError(f"gate metric {self.gate.metric!r} is for classification; use mae or rmse")
+        return self
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [f.name for f in self.features]
+
+    @property
+    def numeric_features(self) -> list[str]:
+        return [f.name for f in self.features if f.is_numeric]
+
+    @property
+    def categorical_features(self) -> list[str]:
+        return [f.name for f in self.features if not f.is_numeric]
+
+    @property
+    def model_name(self) -> str:
+        """Name of the MLflow registered model of this contract."""
+        return f"ct-{self.name}"
+
+    @property
+    def batch_columns(self) -> list[str]:
+        return [self.timestamp, *self.feature_names, self.target]
+
+
+def _format_error(path: Path, error: ValidationError) -> str:
+    lines = [f"invalid contract {path}:"]
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        got = item.get("input")
+        shown = "" if isinstance(got, dict) else f" (got {got!r})"
+        lines.append(f"  - {key}: {item['msg']}{shown}")
+    lines.append("See README.md, section 'Dataset contracts', for the format.")
+    return "\n".join(lines)
+
+
+def parse_contract(data: Any, path: Path | str = "<memory>") -> Contract:
+    """Validate an already-parsed YAML document as a contract."""
+    path = Path(path)
+    if not isinstance(data, dict):
+        raise ContractError(f"invalid contract {path}: the top level must be a mapping, got {type(data).__name__}")
+    try:
+        return Contract.model_validate(data)
+    except ValidationError as error:
+        raise ContractError(_format_error(path, error)) from None
+
+
+def load_contract(path: Path | str) -> Contract:
+    """Read and validate ``path``; raise :class:`ContractError` that names the file, key and expectation."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ContractError(f"cannot read contract {path}: {error.strerror}. Check the path.") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ContractError(f"contract {path} is not valid YAML: {error}") from None
+    return parse_contract(data, path)
+
+
+def contract_hash(contract: Contract) -> str:
+    """Content hash of the validated contract (independent of YAML formatting and comments)."""
+    canonical = json.dumps(contract.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def find_contracts(folder: Path | str) -> list[Path]:
+    """Every contract file in ``folder``, sorted, so that DAG factories and the CLI agree on the set."""
+    return sorted(Path(folder).glob("*.yaml"))
