@@ -15,8 +15,10 @@ import os
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas stays out of import time: the landing sensor imports this module while DAGs parse
+    import pandas as pd
 
 MANIFEST_SUFFIX = ".manifest.json"
 
@@ -49,7 +51,8 @@ class BatchManifest:
             data = json.loads(path.read_text(encoding="utf-8"))
             return cls(**data)
         except (OSError, json.JSONDecodeError, TypeError) as error:
-            raise BatchError(f"manifest {path} is unreadable or malformed ({error}); the producer must rewrite it") from None
+            message = f"manifest {path} is unreadable or malformed ({error}); the producer must rewrite it"
+            raise BatchError(message) from None
 
     def data_path(self, folder: Path) -> Path:
         return folder / self.file

@@ -1,0 +1,54 @@
+"""Ingest a contract's batches: wait for a manifest in landing, validate it, commit a data version.
+
+One DAG per contract (`ct_ingest_<contract>`), running continuously, one run at a time. A batch that
+fails its contract's checks is moved to `quarantine/<contract>/<batch>/` with a reason file, and
+`validate_batch` fails red with the same reason; later batches keep flowing. A passing batch becomes one
+git + DVC data version and emits the `validated_batch` asset event that starts the monitor.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import DAG, Metadata, task
+from airflow.sdk.exceptions import AirflowFailException
+from ct_platform import assets, dagkit
+from ct_platform.sensors import LandingSensor
+
+
+def build_ingest_dag(contract) -> DAG:
+    name = contract.name
+    with DAG(
+        dag_id=f"ct_ingest_{name}",
+        description=f"Validate and version batches of {name}",
+        schedule="@continuous",
+        max_active_runs=1,
+        catchup=False,
+        default_args=dagkit.DEFAULT_ARGS,
+        doc_md=__doc__,
+        tags=["ct", name, "ingest"],
+    ) as dag:
+        wait = LandingSensor(task_id="wait_for_batch", folder=str(dagkit.paths().landing_for(name)),
+                             timeout=dagkit.silence_timeout(contract), retries=0)
+
+        @task(retries=0)
+        def validate_batch(manifest: str) -> dict:
+            from ml.steps.ingest import BatchRejected, validate_landed_batch
+
+            try:
+                return validate_landed_batch(dagkit.paths(), dagkit.contract_by_name(name), manifest)
+            except BatchRejected as rejected:
+                raise AirflowFailException(str(rejected)) from None  # retrying cannot fix a bad batch
+
+        @task(outlets=[assets.validated_batch(name)], pool="dvc_writes")
+        def commit_version(validated: dict):
+            from ml.steps.ingest import commit_validated_batch
+
+            event = commit_validated_batch(dagkit.paths(), dagkit.contract_by_name(name), validated)
+            yield Metadata(assets.validated_batch(name), event)
+            return event  # noqa: B901 - Airflow exhausts the generator and pushes this value to XCom
+
+        commit_version(validate_batch(wait.output))
+    return dag
+
+
+for _contract in dagkit.contracts():
+    globals()[f"ct_ingest_{_contract.name}"] = build_ingest_dag(_contract)

@@ -1,0 +1,96 @@
+"""The release bundle: everything needed to trace and reproduce a model version.
+
+Recorded as MLflow model-version tags (prefix ``ct.``) when a version is registered. Promotion and rollback
+move a version, so they move its whole bundle; nothing here is ever edited after registration.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+from ml.contract import Contract, contract_hash
+from ml.features import feature_code_hash
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+LOCK_FILE = PROJECT_ROOT / "requirements.lock"
+TRACKED_LIBRARIES = ("torch", "numpy", "pandas", "scikit-learn", "scipy", "mlflow", "evidently",
+                     "great-expectations", "dvc", "apache-airflow")
+TAG_PREFIX = "ct."
+
+
+def code_commit(root: Path = PROJECT_ROOT) -> str:
+    """The project's git commit, with ``-dirty`` when the working tree has uncommitted changes."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True)
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                                capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return commit.stdout.strip() + ("-dirty" if status.stdout.strip() else "")
+
+
+def environment_lock_hash(lock_file: Path = LOCK_FILE) -> str:
+    if not lock_file.exists():
+        return "missing"
+    return hashlib.sha256(lock_file.read_bytes()).hexdigest()[:16]
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in TRACKED_LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "absent"
+    return versions
+
+
+def hardware_info(device: str, device_name: str) -> dict[str, str]:
+    import torch
+
+    info = {"device": device, "device_name": device_name, "machine": platform.machine(),
+            "cpu_count": str(_cpu_count())}
+    if device == "cuda":
+        info.update({"cuda": str(torch.version.cuda), "cudnn": str(torch.backends.cudnn.version()),
+                     "gpu_count": str(torch.cuda.device_count())})
+    return info
+
+
+def _cpu_count() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def release_bundle(contract: Contract, *, data_version: dict, holdout_version: dict, window: dict, seed: int,
+                   device: str, device_name: str) -> dict[str, str]:
+    """Model-version tags for one challenger; values are strings (MLflow tags are strings)."""
+    bundle = {
+        "contract": contract.name,
+        "contract_hash": contract_hash(contract),
+        "data_rev": data_version["rev"],
+        "data_md5": data_version["md5"],
+        "data_batches": str(data_version["batches"]),
+        "holdout_rev": holdout_version["rev"],
+        "window_start": window["start"],
+        "window_end": window["end"],
+        "window_rows": str(window["rows"]),
+        "holdout_start": window["holdout_start"],
+        "holdout_rows": str(window["holdout_rows"]),
+        "feature_code_hash": feature_code_hash(),
+        "code_commit": code_commit(),
+        "env_lock_hash": environment_lock_hash(),
+        "seed": str(seed),
+    }
+    bundle.update({f"lib.{k}": v for k, v in library_versions().items()})
+    bundle.update({f"hw.{k}": v for k, v in hardware_info(device, device_name).items()})
+    return {TAG_PREFIX + key: value for key, value in bundle.items()}
+
+
+REQUIRED_BUNDLE_TAGS = tuple(TAG_PREFIX + key for key in (
+    "contract", "contract_hash", "data_rev", "data_md5", "holdout_rev", "feature_code_hash", "code_commit",
+    "env_lock_hash", "seed", "lib.torch", "lib.python", "hw.device", "gate.decision", "gate.decision_id"))

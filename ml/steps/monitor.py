@@ -1,0 +1,124 @@
+"""Monitor: score an accepted batch with the champion, report drift, and decide whether it confirms drift."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+
+from ml.contract import Contract
+from ml.drift_policy import decide
+from ml.ledger import append_event, read_events
+from ml.registry import CHAMPION, download_run_artifact, load_scoring_model, version_by_alias
+from ml.settings import PlatformPaths
+from ml.versioning import read_batch
+
+logger = logging.getLogger(__name__)
+
+PREDICTION = "prediction"
+REFERENCE_ARTIFACT = "reference/reference.parquet"
+
+
+def _save_predictions(paths: PlatformPaths, contract: Contract, batch_id: str, frame: pd.DataFrame,
+                      scores: np.ndarray, version: str) -> Path:
+    """The prediction log: what the champion said about every row, kept for later label joins and audits."""
+    log = pd.DataFrame({contract.timestamp: frame[contract.timestamp], PREDICTION: scores,
+                        "model_version": version})
+    if contract.target in frame.columns:
+        log[contract.target] = frame[contract.target].to_numpy()
+    target = paths.predictions / contract.name / f"{batch_id}.parquet"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    log.to_parquet(target, index=False)
+    return target
+
+
+def performance_check(contract: Contract, labels: np.ndarray, scores: np.ndarray, champion_tags: dict) -> dict:
+    """Is the champion's metric on this batch significantly below its holdout value minus ``min_drop``?"""
+    from ml.stats import GateInputError, metric_confidence_interval
+
+    spec = contract.drift.performance
+    expected = champion_tags.get("ct.holdout_metric")
+    if spec is None or expected is None:
+        return {"checked": False, "why": "no performance policy or no recorded holdout metric"}
+    try:
+        value, low, high = metric_confidence_interval(spec.metric, labels, scores, alpha=spec.alpha,
+                                                      threshold=contract.gate.threshold)
+    except GateInputError as error:
+        return {"checked": False, "why": str(error)}
+    z = norm.ppf(1 - spec.alpha)
+    se_batch = (high - low) / (2 * z)
+    se_expected = float(champion_tags.get("ct.holdout_metric_se", 0.0))
+    se = float(np.hypot(se_batch, se_expected)) or 1e-12
+    bound = float(expected) - spec.min_drop
+    p_value = float(norm.cdf((value - bound) / se))
+    return {"checked": True, "metric": spec.metric, "value": float(value), "expected": float(expected),
+            "min_drop": spec.min_drop, "p_value": p_value, "dropped": p_value < spec.alpha}
+
+
+def _no_champion_record(paths: PlatformPaths, contract: Contract, event: dict) -> dict:
+    record = {"batch_id": event["batch_id"], "period_start": event.get("period_start"), "no_champion": True,
+              "batch_drifted": False, "reasons": [], "data_rev": event["data_version"]["rev"]}
+    append_event(paths.ledger, contract.name, "batch_monitored", **record)
+    return record
+
+
+def monitor_batch(paths: PlatformPaths, contract: Contract, ingested: dict) -> dict:
+    """Score the batch with the champion, log predictions, run the Evidently drift report, check performance."""
+    from ml.drift_report import run_drift_report
+
+    batch_id, rev = ingested["batch_id"], ingested["data_version"]["rev"]
+    champion = version_by_alias(paths, contract.model_name, CHAMPION)
+    if champion is None:
+        return _no_champion_record(paths, contract, ingested)
+    frame = read_batch(paths.data_repo, contract.name, batch_id, rev)
+    model = load_scoring_model(paths, champion)
+    scores = model.predict(frame)
+    _save_predictions(paths, contract, batch_id, frame, scores, champion.version)
+    reference = pd.read_parquet(download_run_artifact(paths, champion.run_id, REFERENCE_ARTIFACT))
+    current = frame[contract.feature_names].assign(**{PREDICTION: scores})
+    numeric = contract.numeric_features + ([PREDICTION] if contract.drift.include_prediction else [])
+    report = run_drift_report(reference[contract.feature_names + [PREDICTION]], current, numeric=numeric,
+                              categorical=contract.categorical_features, out_dir=paths.reports / contract.name,
+                              report_id=f"{contract.name}-{batch_id}-v{champion.version}",
+                              method=contract.drift.method, threshold=contract.drift.threshold)
+    drifted_features = [c for c in report.drifted_columns() if c != PREDICTION]
+    share = len(drifted_features) / len(contract.feature_names)
+    prediction_drift = contract.drift.include_prediction and PREDICTION in report.drifted_columns()
+    performance = (performance_check(contract, frame[contract.target].to_numpy(), scores, champion.tags)
+                   if contract.target in frame.columns else {"checked": False, "why": "no labels yet"})
+    reasons = ([r for r, fired in (("performance", performance.get("dropped")),
+                                   ("data_drift", share >= contract.drift.drift_share),
+                                   ("prediction_drift", prediction_drift)) if fired])
+    record = {"batch_id": batch_id, "period_start": ingested.get("period_start"), "data_rev": rev,
+              "champion_version": champion.version, "report_id": report.report_id,
+              "report_html": report.html_path, "report_json": report.json_path, "drift_share": share,
+              "drifted_columns": drifted_features, "prediction_drift": bool(prediction_drift),
+              "columns": [c.to_dict() for c in report.columns], "performance": performance,
+              "champion_metric": performance.get("value"), "batch_drifted": bool(reasons), "reasons": reasons}
+    append_event(paths.ledger, contract.name, "batch_monitored", **record)
+    logger.info("batch %s: drift share %.2f %s, performance %s, drifted=%s", batch_id, share, drifted_features,
+                performance, bool(reasons))
+    return {k: v for k, v in record.items() if k != "columns"}
+
+
+def decide_drift(paths: PlatformPaths, contract: Contract, monitored: dict) -> dict:
+    """Apply the contract's drift policy; on confirmation record and return the signal's metadata."""
+    events = read_events(paths.ledger, contract.name)
+    decision = decide(contract.drift, events, monitored)
+    logger.info("drift policy for batch %s: %s", monitored["batch_id"], decision.explanation)
+    if not decision.confirmed:
+        if decision.explanation.startswith("merged"):
+            append_event(paths.ledger, contract.name, "signal_merged", batch_id=monitored["batch_id"],
+                         explanation=decision.explanation)
+        return {"confirmed": False, "explanation": decision.explanation}
+    signal = {"contract": contract.name, "reason": decision.reason, "batch_id": monitored["batch_id"],
+              "data_rev": monitored["data_rev"], "onset_batch": decision.onset_batch,
+              "onset_period_start": decision.onset_period_start, "report_id": monitored.get("report_id"),
+              "report_html": monitored.get("report_html"), "drifted_columns": monitored.get("drifted_columns", []),
+              "drift_share": monitored.get("drift_share"), "performance": monitored.get("performance"),
+              "explanation": decision.explanation}
+    append_event(paths.ledger, contract.name, "drift_signal", **signal)
+    return {"confirmed": True, "signal": signal}

@@ -1,0 +1,46 @@
+"""Helpers shared by the DAG files: which contracts exist, default arguments, the platform paths.
+
+Everything here is cheap at parse time: YAML and pydantic only, no pandas, torch or ML libraries.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+from ml.contract import Contract, duration_seconds, find_contracts, load_contract
+from ml.settings import PlatformPaths
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_CONTRACTS = PROJECT_ROOT / "include" / "contracts"
+
+DEFAULT_ARGS = {
+    "owner": "ct-platform",
+    "retries": 2,
+    "retry_delay": timedelta(seconds=15),
+}
+
+
+def contracts_dir() -> Path:
+    return Path(os.environ.get("CT_CONTRACTS_DIR", DEFAULT_CONTRACTS))
+
+
+def contracts() -> list[Contract]:
+    """Every contract the DAG factories build DAGs for (``CT_CONTRACTS`` may name a subset)."""
+    wanted = {n.strip() for n in os.environ.get("CT_CONTRACTS", "").split(",") if n.strip()}
+    loaded = [load_contract(path) for path in find_contracts(contracts_dir())]
+    return [c for c in loaded if not wanted or c.name in wanted]
+
+
+def contract_by_name(name: str) -> Contract:
+    return load_contract(contracts_dir() / f"{name}.yaml")
+
+
+def paths() -> PlatformPaths:
+    return PlatformPaths.from_env()
+
+
+def silence_timeout(contract: Contract) -> timedelta:
+    sla = contract.freshness.no_batch_within
+    return timedelta(seconds=duration_seconds(sla)) if sla else timedelta(days=365)
