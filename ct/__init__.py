@@ -1,0 +1,1 @@
+"""The ``ct`` command line: a thin layer over the ML library (``ml``) and Airflow."""

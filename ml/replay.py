@@ -1,0 +1,55 @@
+"""Replaying a scenario through the loop's steps in this process, without Airflow.
+
+Used by ``ct simulate --engine direct`` and by benchmarks to measure the work apart from orchestration.
+The Airflow engine (``ct simulate``, the default) runs the very same step functions inside real DAG runs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from ml.batches import ready_manifests
+from ml.contract import Contract
+from ml.scenario import Scenario, land, plan_batches
+from ml.settings import PlatformPaths
+from ml.sources import load_source
+from ml.steps.ingest import BatchRejected, commit_validated_batch, validate_landed_batch
+from ml.steps.monitor import decide_drift, monitor_batch
+from ml.steps.retrain import evaluate_challenger, pin_training_window, promote_challenger, train_challenger
+
+logger = logging.getLogger(__name__)
+
+
+def retrain_direct(paths: PlatformPaths, contract: Contract, signal: dict) -> dict:
+    window = pin_training_window(paths, contract, signal)
+    gate = evaluate_challenger(paths, contract, window, train_challenger(paths, contract, window))
+    if gate["decision"] == "promote":
+        promote_challenger(paths, contract, gate)
+    return gate
+
+
+def process_landing_direct(paths: PlatformPaths, contract: Contract) -> None:
+    """Ingest, monitor and (on a signal) retrain every batch waiting in the contract's landing folder."""
+    for manifest in ready_manifests(paths.landing_for(contract.name)):
+        try:
+            validated = validate_landed_batch(paths, contract, str(manifest))
+        except BatchRejected as rejected:
+            logger.warning("%s", rejected)
+            continue
+        ingested = commit_validated_batch(paths, contract, validated)
+        decision = decide_drift(paths, contract, monitor_batch(paths, contract, ingested))
+        if decision["confirmed"]:
+            retrain_direct(paths, contract, decision["signal"])
+
+
+def replay_direct(paths: PlatformPaths, contract: Contract, scenario: Scenario, *, max_batches: int | None = None,
+                  after_batch: Callable[[str], None] | None = None) -> None:
+    source = load_source(contract)
+    for count, batch in enumerate(plan_batches(scenario, contract, source)):
+        if max_batches is not None and count >= max_batches:
+            break
+        land(batch, contract, paths.landing_for(contract.name))
+        process_landing_direct(paths, contract)
+        if after_batch:
+            after_batch(batch.batch_id)

@@ -1,0 +1,47 @@
+"""The simulation report: what happened to every batch, and totals, built from the ledger."""
+
+from __future__ import annotations
+
+from ml.ledger import read_events
+
+
+def _batch_rows(events: list[dict]) -> dict[str, dict]:
+    rows: dict[str, dict] = {}
+    for event in events:
+        batch_id = event.get("batch_id")
+        if not batch_id or event["kind"] not in ("batch_ingested", "batch_quarantined", "batch_monitored",
+                                                 "drift_signal"):
+            continue
+        row = rows.setdefault(batch_id, {"batch_id": batch_id, "data_version": None, "rows": None,
+                                         "validation": None, "drift_share": None, "drifted_columns": [],
+                                         "alarm": False, "champion_version": None, "champion_metric": None})
+        kind = event["kind"]
+        if kind == "batch_ingested":
+            row.update(validation="passed", rows=event["rows"], data_version=event["data_version"]["rev"])
+        elif kind == "batch_quarantined":
+            row.update(validation=event["status"], reason=event["reason"].splitlines()[0])
+        elif kind == "batch_monitored":
+            row.update(drift_share=event.get("drift_share"), drifted_columns=event.get("drifted_columns", []),
+                       champion_version=event.get("champion_version"), champion_metric=event.get("champion_metric"),
+                       reasons=event.get("reasons", []))
+        elif kind == "drift_signal":
+            row.update(alarm=True, alarm_reason=event["reason"])
+    return rows
+
+
+def simulation_report(ledger_dir, contract: str) -> dict:
+    """Per batch {batch id, data version, rows, verdict, drift share, drifted columns, alarm, champion,
+    champion metric} and totals {batches, quarantined, alarms, retrains, promotions, rejections}."""
+    events = read_events(ledger_dir, contract)
+    batches = list(_batch_rows(events).values())
+    gates = [e for e in events if e["kind"] == "gate_decision"]
+    totals = {
+        "batches": len(batches),
+        "quarantined": sum(1 for b in batches if b["validation"] not in (None, "passed")),
+        "alarms": sum(1 for b in batches if b["alarm"]),
+        "retrains": len(gates),
+        "promotions": sum(1 for g in gates if g["decision"] == "promote"),
+        "rejections": sum(1 for g in gates if g["decision"] == "reject"),
+        "inconclusive": sum(1 for g in gates if g["decision"] == "inconclusive"),
+    }
+    return {"contract": contract, "batches": batches, "gates": gates, "totals": totals}
