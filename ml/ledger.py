@@ -19,9 +19,9 @@ def ledger_path(ledger_dir: Path, contract: str) -> Path:
     return ledger_dir / f"{contract}.jsonl"
 
 
-def append_event(ledger_dir: Path, contract: str, kind: str, **fields) -> dict:
+def append_event(ledger_dir: Path, contract: str, kind: str, /, **fields) -> dict:
     """Append one event; ``recorded_at`` is the wall clock (for people), never used for decisions."""
-    event = {"kind": kind, "contract": contract, "recorded_at": datetime.now(UTC).isoformat(), **fields}
+    event = {**fields, "kind": kind, "contract": contract, "recorded_at": datetime.now(UTC).isoformat()}
     path = ledger_path(ledger_dir, contract)
     path.parent.mkdir(parents=True, exist_ok=True)
     line = json.dumps(event, sort_keys=True, default=str) + "\n"

@@ -91,13 +91,15 @@ def load_scoring_model(paths: PlatformPaths, ref: VersionRef) -> ScoringModel:
 def download_run_artifact(paths: PlatformPaths, run_id: str, artifact_path: str) -> Path:
     import mlflow
 
-    target = paths.cache / "runs" / run_id
-    local = target / artifact_path
-    if not local.exists():
+    # Each artifact gets its own folder: MLflow lays out files and folders differently under dst_path.
+    target = paths.cache / "runs" / run_id / artifact_path.replace("/", "__")
+    marker = target.with_suffix(".path")
+    if not marker.exists():
         client(paths)
         target.mkdir(parents=True, exist_ok=True)
-        mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=artifact_path, dst_path=str(target))
-    return local
+        local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=artifact_path, dst_path=str(target))
+        marker.write_text(local)
+    return Path(marker.read_text())
 
 
 def register_version(paths: PlatformPaths, model_name: str, run_id: str, artifact_uri: str,

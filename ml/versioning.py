@@ -134,7 +134,7 @@ def commit_batch(repo: Path, contract: str, batch_id: str, frame: pd.DataFrame) 
     folder.mkdir(parents=True, exist_ok=True)
     frame.to_parquet(folder / f"{batch_id}.parquet", index=False)
     dvc = Repo(str(repo))
-    dvc.add(str(folder.relative_to(repo)))
+    dvc.add(str(folder))
     _git(repo, "add", "-A", "datasets")
     message = f"Ingest {contract} batch {batch_id} ({len(frame)} rows)\n\n{BATCH_TRAILER}: {batch_id}\n"
     _git(repo, "commit", "-q", "-m", message)

@@ -111,7 +111,7 @@ def commit_validated_batch(paths: PlatformPaths, contract: Contract, validated: 
         if path.exists():
             os.replace(path, processed / path.name)
     staging.unlink(missing_ok=True)
-    event = {"batch_id": batch_id, "rows": validated["rows"], "kind": validated["kind"],
+    event = {"batch_id": batch_id, "rows": validated["rows"], "batch_kind": validated["kind"],
              "period_start": validated["period_start"], "period_end": validated["period_end"],
              "data_version": version.to_dict()}
     append_event(paths.ledger, contract.name, "batch_ingested", **event)
