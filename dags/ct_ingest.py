@@ -21,6 +21,7 @@ def build_ingest_dag(contract) -> DAG:
         description=f"Validate and version batches of {name}",
         schedule="@continuous",
         max_active_runs=1,
+        start_date=dagkit.START_DATE,
         catchup=False,
         default_args=dagkit.DEFAULT_ARGS,
         doc_md=__doc__,

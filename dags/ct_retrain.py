@@ -21,15 +21,17 @@ def _signal(name: str) -> dict:
         return dict(events[-1].extra)
     params = context["params"]
     signal = dict(params.get("signal") or {})
-    signal.setdefault("reason", params.get("reason") or ("schedule" if context["dag_run"].run_type ==
-                                                        "scheduled" else "manual"))
+    fallback = "schedule" if str(context["dag_run"].run_type).endswith("scheduled") else "manual"
+    signal.setdefault("reason", params.get("reason") or fallback)
     return signal
 
 
 def _schedule(contract):
     if contract.training.retrain_cron:
-        return AssetOrTimeSchedule(timetable=CronTriggerTimetable(contract.training.retrain_cron, timezone="UTC"),
-                                   assets=[assets.drift_signal(contract.name)])
+        # No start_date and run_immediately=False: the first cron run waits for the next tick instead of
+        # firing the moment the DAG appears.
+        cron = CronTriggerTimetable(contract.training.retrain_cron, timezone="UTC", run_immediately=False)
+        return AssetOrTimeSchedule(timetable=cron, assets=[assets.drift_signal(contract.name)])
     return [assets.drift_signal(contract.name)]
 
 
@@ -44,7 +46,7 @@ def build_retrain_dag(contract) -> DAG:
         default_args=dagkit.DEFAULT_ARGS,
         doc_md=__doc__,
         tags=["ct", name, "retrain"],
-        params={"reason": Param("manual", type="string"), "data_rev": Param("", type="string"),
+        params={"reason": Param("", type="string", description="why: manual, schedule, ... (empty: inferred)"), "data_rev": Param("", type="string"),
                 "signal": Param({}, type="object")},
     ) as dag:
 

@@ -109,10 +109,9 @@ def decide_drift(paths: PlatformPaths, contract: Contract, monitored: dict) -> d
     events = read_events(paths.ledger, contract.name)
     decision = decide(contract.drift, events, monitored)
     logger.info("drift policy for batch %s: %s", monitored["batch_id"], decision.explanation)
+    append_event(paths.ledger, contract.name, "drift_decided", batch_id=monitored["batch_id"],
+                 confirmed=decision.confirmed, reason=decision.reason, explanation=decision.explanation)
     if not decision.confirmed:
-        if decision.explanation.startswith("merged"):
-            append_event(paths.ledger, contract.name, "signal_merged", batch_id=monitored["batch_id"],
-                         explanation=decision.explanation)
         return {"confirmed": False, "explanation": decision.explanation}
     signal = {"contract": contract.name, "reason": decision.reason, "batch_id": monitored["batch_id"],
               "data_rev": monitored["data_rev"], "onset_batch": decision.onset_batch,

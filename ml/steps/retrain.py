@@ -165,7 +165,7 @@ def evaluate_challenger(paths: PlatformPaths, contract: Contract, window: dict, 
               "metric": decision.metric, "challenger_value": decision.challenger_value,
               "champion_value": decision.champion_value, "p_value": (decision.comparison or {}).get("p_value"),
               "effect": (decision.comparison or {}).get("effect"), "n": decision.n,
-              "trigger": window["reason"], "run_id": trained["run_id"]}
+              "trigger": window["reason"], "run_id": trained["run_id"], "signal_batch": window.get("signal_batch")}
     append_event(paths.ledger, contract.name, "gate_decision", batch_id=window.get("signal_batch"), **record)
     return record
 
@@ -175,6 +175,7 @@ def promote_challenger(paths: PlatformPaths, contract: Contract, gate: dict) -> 
     if gate["decision"] != "promote":
         raise ValueError(f"refusing to promote version {gate['version']}: gate decision is {gate['decision']}")
     previous = promote(paths, contract.model_name, gate["version"])
-    event = {"version": gate["version"], "previous": previous, "decision_id": gate["decision_id"]}
+    event = {"version": gate["version"], "previous": previous, "decision_id": gate["decision_id"],
+             "batch_id": gate.get("signal_batch")}
     append_event(paths.ledger, contract.name, "champion_changed", **event)
     return event

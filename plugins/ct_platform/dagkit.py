@@ -6,7 +6,7 @@ Everything here is cheap at parse time: YAML and pydantic only, no pandas, torch
 from __future__ import annotations
 
 import os
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from ml.contract import Contract, duration_seconds, find_contracts, load_contract
@@ -14,6 +14,10 @@ from ml.settings import PlatformPaths
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONTRACTS = PROJECT_ROOT / "include" / "contracts"
+
+# The ingest DAG's start date. Without one, `@continuous` gives its first two runs the same logical date
+# (the first run's interval is empty), and the scheduler then refuses to create the second one.
+START_DATE = datetime(2024, 1, 1, tzinfo=UTC)
 
 DEFAULT_ARGS = {
     "owner": "ct-platform",

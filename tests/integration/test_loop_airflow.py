@@ -1,0 +1,133 @@
+"""The whole loop through Airflow's DAGs (``dag.test()``) on a short weather scenario.
+
+One module-scoped replay: bootstrap 1961-1976, then 1977-1984 one batch a year, with a corrupt batch
+after 1978. The documented drift starts in November 1981. Asserts what the platform promises: the corrupt
+batch is quarantined without moving the data version, the drifted stretch raises an alarm and a retrain,
+registered versions carry their whole release bundle, and the champion alias moves only on a gate pass.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from ct.airflow_env import REPO_ROOT
+from ct.simulate import AirflowDriver, simulate
+from ml.bundle import REQUIRED_BUNDLE_TAGS
+from ml.contract import load_contract
+from ml.ledger import read_events
+from ml.registry import CHAMPION, client, version_by_alias
+from ml.report import simulation_report
+from ml.scenario import Scenario
+from ml.settings import PlatformPaths
+
+CONTRACT = load_contract(REPO_ROOT / "include" / "contracts" / "weather.yaml")
+SCENARIO = Scenario.model_validate({
+    "contract": "weather",
+    "bootstrap": {"start": "1961-01-01", "end": "1977-01-01"},
+    "replay": {"start": "1977-01-01", "end": "1985-01-01"},
+    "corruptions": [{"after": "1978", "batch_id": "1979-hotfix", "kind": "number_to_string",
+                     "column": "visibility"}],
+})
+
+
+@pytest.fixture(scope="module")
+def loop(airflow_db, tmp_path_factory):
+    paths = PlatformPaths(tmp_path_factory.mktemp("loop") / "home")
+    timings = simulate(paths, CONTRACT, SCENARIO, engine="airflow")
+    return paths, simulation_report(paths.ledger, "weather"), timings
+
+
+def test_every_batch_went_through_the_dags(loop):
+    paths, report, timings = loop
+    assert report["totals"]["batches"] == 10  # backfill + 8 years + 1 corrupt
+    assert {t["dag"] for t in timings} == {"ingest", "monitor", "retrain"}
+    failed = [t for t in timings if t["state"] != "success"]
+    assert [t["dag"] for t in failed] == ["ingest"], "only the corrupt batch's ingest may fail"
+
+
+def test_corrupt_batch_is_quarantined_without_a_new_data_version(loop):
+    paths, report, _ = loop
+    rows = {b["batch_id"]: b for b in report["batches"]}
+    assert rows["1979-hotfix"]["validation"] == "schema_change"
+    assert rows["1979-hotfix"]["data_version"] is None
+    folder = paths.quarantine_for("weather") / "1979-hotfix"
+    assert (folder / "reason.md").read_text().count("visibility") >= 1
+    assert json.loads((folder / "verdict.json").read_text())["status"] == "schema_change"
+    assert (folder / "1979-hotfix.csv").exists(), "the bad batch itself is kept, not lost"
+    ingested = [e for e in read_events(paths.ledger, "weather", ["batch_ingested"])]
+    # one data version (commit) per accepted batch, none for the quarantined one
+    log = subprocess.run(["git", "log", "--format=%H", "--", "datasets/weather.dvc"], cwd=paths.data_repo,
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert len(log) == len(ingested) == 9
+
+
+def test_drift_raises_one_alarm_and_a_promoted_retrain(loop):
+    _, report, _ = loop
+    alarms = [b for b in report["batches"] if b["alarm"]]
+    assert [a["alarm_reason"] for a in alarms][0] == "bootstrap"
+    drift_alarms = [a for a in alarms if a["alarm_reason"] != "bootstrap"]
+    assert len(drift_alarms) == 1
+    assert drift_alarms[0]["batch_id"] in {"1982", "1983"}
+    stable = [b for b in report["batches"] if b["batch_id"] in {"1977", "1978", "1979", "1980"}]
+    assert not any(b["alarm"] for b in stable)
+    decisions = [(g["trigger"], g["decision"]) for g in report["gates"]]
+    assert decisions[0] == ("bootstrap", "promote")
+    assert ("performance", "promote") in decisions or ("data_drift", "promote") in decisions
+
+
+def test_registered_versions_carry_the_whole_bundle(loop):
+    paths, _, _ = loop
+    versions = client(paths).search_model_versions(f"name='{CONTRACT.model_name}'")
+    assert versions
+    for version in versions:
+        missing = [tag for tag in REQUIRED_BUNDLE_TAGS if tag not in version.tags]
+        assert missing == [], f"version {version.version} lacks {missing}"
+        assert version.tags["ct.contract"] == "weather"
+
+
+def test_champion_alias_moves_only_on_a_pass(loop):
+    paths, report, _ = loop
+    champion_before = version_by_alias(paths, CONTRACT.model_name, CHAMPION)
+    assert champion_before.tags["ct.gate.decision"] == "promote"
+    # A manual retrain on the same data version trains the identical model (same seed): the gate must not
+    # promote it, and the champion must not move.
+    driver = AirflowDriver(paths, CONTRACT)
+    assert driver.run("retrain", {"reason": "manual"}) == "success"
+    gates = [e for e in read_events(paths.ledger, "weather", ["gate_decision"])]
+    assert gates[-1]["trigger"] == "manual" and gates[-1]["decision"] in {"reject", "inconclusive"}
+    champion_after = version_by_alias(paths, CONTRACT.model_name, CHAMPION)
+    assert champion_after.version == champion_before.version
+    previous = version_by_alias(paths, CONTRACT.model_name, "previous")
+    assert previous is not None and previous.version == "1"
+
+
+def test_asset_events_were_emitted(loop):
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        count = (session.query(AssetEvent).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+                 .filter(AssetModel.name == "ct.weather.validated_batch").count())
+    assert count >= 9
+
+
+def test_gate_show_prints_the_decision(loop):
+    paths, _, _ = loop
+    result = subprocess.run([sys.executable, "-m", "ct.cli", "--home", str(paths.home), "gate", "show", "2",
+                             "--contract", "weather", "--json"], capture_output=True, text=True, check=True)
+    record = json.loads(result.stdout)
+    assert record["decision"] in {"promote", "reject", "inconclusive"}
+    assert {"metric", "n", "comparison", "decision_id"} <= set(record)
+
+
+def test_report_written_by_cli_matches_the_ledger(loop, tmp_path):
+    paths, report, _ = loop
+    out = tmp_path / "status.txt"
+    result = subprocess.run([sys.executable, "-m", "ct.cli", "--home", str(paths.home), "status", "--contract",
+                             "weather"], capture_output=True, text=True, check=True)
+    out.write_text(result.stdout)
+    assert "1979-hotfix" in result.stdout and "schema_change" in result.stdout
