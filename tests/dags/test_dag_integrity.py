@@ -92,6 +92,8 @@ print(json.dumps({{"seconds": elapsed, "new_modules": new}}))
 def test_dag_file_parses_fast_without_heavy_imports_or_side_effects(dag_file, tmp_path):
     home = PlatformPaths(tmp_path / "untouched-home")
     env = airflow_environment(home, dict(os.environ))
+    env["AIRFLOW_HOME"] = str(tmp_path / "airflow-home")  # Airflow writes its own config on import
+    env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{tmp_path / 'airflow-home' / 'airflow.db'}"
     code = _PARSE_PROBE.format(paths=[str(REPO_ROOT), str(REPO_ROOT / "plugins")], path=str(dag_file))
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     probe = json.loads(result.stdout.strip().splitlines()[-1])

@@ -90,19 +90,25 @@ def test_registered_versions_carry_the_whole_bundle(loop):
 
 
 def test_champion_alias_moves_only_on_a_pass(loop):
-    paths, report, _ = loop
-    champion_before = version_by_alias(paths, CONTRACT.model_name, CHAMPION)
-    assert champion_before.tags["ct.gate.decision"] == "promote"
-    # A manual retrain on the same data version trains the identical model (same seed): the gate must not
-    # promote it, and the champion must not move.
+    paths, _, _ = loop
     driver = AirflowDriver(paths, CONTRACT)
+    # A manual retrain uses the most recent rows; whatever the gate says, a second manual retrain on the same
+    # data version trains the identical model (same window, same seed), which can never beat itself.
     assert driver.run("retrain", {"reason": "manual"}) == "success"
-    gates = [e for e in read_events(paths.ledger, "weather", ["gate_decision"])]
-    assert gates[-1]["trigger"] == "manual" and gates[-1]["decision"] in {"reject", "inconclusive"}
-    champion_after = version_by_alias(paths, CONTRACT.model_name, CHAMPION)
-    assert champion_after.version == champion_before.version
+    champion_before = version_by_alias(paths, CONTRACT.model_name, CHAMPION)
+    assert driver.run("retrain", {"reason": "manual"}) == "success"
+    last_gate = read_events(paths.ledger, "weather", ["gate_decision"])[-1]
+    assert last_gate["trigger"] == "manual" and last_gate["decision"] in {"reject", "inconclusive"}
+    assert version_by_alias(paths, CONTRACT.model_name, CHAMPION).version == champion_before.version
+    # Over the whole history, the alias moved exactly after the promote decisions, to the promoted versions.
+    events = read_events(paths.ledger, "weather", ["gate_decision", "champion_changed"])
+    promoted = [e["version"] for e in events if e["kind"] == "gate_decision" and e["decision"] == "promote"]
+    changed = [e["version"] for e in events if e["kind"] == "champion_changed"]
+    assert promoted == changed
+    assert champion_before.tags["ct.gate.decision"] == "promote"
     previous = version_by_alias(paths, CONTRACT.model_name, "previous")
-    assert previous is not None and previous.version == "1"
+    assert previous is not None and previous.version == [e["previous"] for e in events
+                                                         if e["kind"] == "champion_changed"][-1]
 
 
 def test_asset_events_were_emitted(loop):
