@@ -14,6 +14,7 @@ import json
 import os
 import tempfile
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -50,7 +51,7 @@ class BatchManifest:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             return cls(**data)
-        except (OSError, json.JSONDecodeError, TypeError) as error:
+        except (OSError, ValueError, TypeError) as error:  # ValueError covers JSON and UTF-8 decoding
             message = f"manifest {path} is unreadable or malformed ({error}); the producer must rewrite it"
             raise BatchError(message) from None
 
@@ -121,11 +122,14 @@ def ready_manifests(landing: Path) -> list[Path]:
         return []
     paths = list(landing.glob(f"*{MANIFEST_SUFFIX}"))
 
-    def order(path: Path) -> tuple[str, str]:
+    def order(path: Path) -> tuple[float, str]:
         try:
-            return (BatchManifest.read(path).produced_at, path.name)
-        except BatchError:
-            return ("", path.name)  # malformed manifests first, so they are quarantined, not stuck
+            produced = datetime.fromisoformat(BatchManifest.read(path).produced_at)
+        except (BatchError, ValueError):
+            return (float("-inf"), path.name)  # malformed manifests first, so they are quarantined, not stuck
+        if produced.tzinfo is None:
+            produced = produced.replace(tzinfo=UTC)
+        return (produced.timestamp(), path.name)  # instants, not strings: offsets may differ
 
     return sorted(paths, key=order)
 

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 # checked with these small grammars (a subset of pandas' own spellings, which the data code then uses).
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|min|h|D|W)\s*$")
 _DURATION_SECONDS = {"s": 1, "min": 60, "h": 3600, "D": 86400, "W": 7 * 86400}
-_PERIOD = re.compile(r"^(\d*)(D|W|MS|QS|YS)$")
+_PERIOD = re.compile(r"^([1-9]\d*)?(D|W|MS|QS|YS)$")
 
 
 def duration_seconds(text: str) -> float:
@@ -109,6 +109,12 @@ class BatchSpec(_Strict):
     # a range check may tolerate rare real outliers: the share of rows that must be inside the range
     range_mostly: Annotated[float, Field(gt=0, le=1)] = 1.0
 
+    @model_validator(mode="after")
+    def _bounds(self) -> BatchSpec:
+        if self.min_rows > self.max_rows:
+            raise ValueError(f"min_rows {self.min_rows} is greater than max_rows {self.max_rows}")
+        return self
+
     @field_validator("period")
     @classmethod
     def _offset(cls, period: str) -> str:
@@ -193,6 +199,12 @@ class WindowSpec(_Strict):
     mode: Literal["rolling", "since_drift_onset"] = "rolling"
     max_rows: Annotated[int, Field(ge=1)] = 100_000
     min_rows: Annotated[int, Field(ge=1)] = 100
+
+    @model_validator(mode="after")
+    def _bounds(self) -> WindowSpec:
+        if self.min_rows > self.max_rows:
+            raise ValueError(f"min_rows {self.min_rows} is greater than max_rows {self.max_rows}")
+        return self
 
 
 class TrainingSpec(_Strict):

@@ -80,29 +80,49 @@ class GateDecision:
 
 
 def _first_model(policy: GatePolicy, y: np.ndarray, challenger: np.ndarray, context: dict) -> GateDecision:
+    """No champion: the metric's whole confidence interval must be on the good side of the floor."""
     from ml.stats import metric_confidence_interval
+    from ml.stats.catalog import LOSS_METRICS
 
     value, low, high = metric_confidence_interval(policy.metric, y, challenger, alpha=policy.alpha,
                                                   threshold=policy.threshold)
-    passed = low > policy.floor
-    reason = (f"first model: {policy.metric} {value:.4f}, lower confidence bound {low:.4f} "
-              f"{'clears' if passed else 'does not clear'} the floor {policy.floor}")
+    if policy.metric in LOSS_METRICS:  # lower is better: the floor is a ceiling for the upper bound
+        passed = high < policy.floor
+        reason = (f"first model: {policy.metric} {value:.4f}, upper confidence bound {high:.4f} "
+                  f"{'is below' if passed else 'is not below'} the ceiling {policy.floor}")
+    else:
+        passed = low > policy.floor
+        reason = (f"first model: {policy.metric} {value:.4f}, lower confidence bound {low:.4f} "
+                  f"{'clears' if passed else 'does not clear'} the floor {policy.floor}")
     return GateDecision("promote" if passed else "reject", reason, policy.metric, policy.rule, len(y),
                         policy.alpha, True, float(value), ci_low=float(low), ci_high=float(high), context=context)
 
 
+def _rows_needed(comparison) -> str:
+    if comparison.required_n is None:
+        return "set gate.min_effect > 0 to size the holdout"
+    return f"about {comparison.required_n} rows needed"
+
+
 def _verdict(policy: GatePolicy, comparison) -> tuple[str, str]:
+    """promote if significant; inconclusive if not, yet underpowered while a worthwhile effect is still
+    plausible (the CI reaches it); reject otherwise."""
     significant = comparison.p_value < policy.alpha
-    claim = "better than the champion" if policy.rule == "superiority" else f"not worse than margin {policy.margin}"
+    superiority = policy.rule == "superiority"
+    claim = "better than the champion" if superiority else f"not worse than margin {policy.margin}"
     if significant:
         return "promote", (f"challenger is {claim}: effect {comparison.effect:+.4f}, one-sided p="
                            f"{comparison.p_value:.3g} < alpha {policy.alpha}")
-    if comparison.mde > policy.min_effect and policy.rule == "superiority":
+    # mde is measured from the null boundary (0, or -margin for non-inferiority)
+    target = policy.min_effect if superiority else policy.min_effect + policy.margin
+    worthwhile = policy.min_effect if superiority else -policy.margin
+    if comparison.mde > target and comparison.ci_high >= worthwhile:
         return "inconclusive", (f"not significant (p={comparison.p_value:.3g}) and underpowered: the holdout can "
-                                f"detect {comparison.mde:.4f}, not min_effect {policy.min_effect}; about "
-                                f"{comparison.required_n} rows needed. The champion stays.")
-    return "reject", (f"challenger not shown {claim}: effect {comparison.effect:+.4f}, p={comparison.p_value:.3g} "
-                      f">= alpha {policy.alpha}. The champion stays.")
+                                f"detect {comparison.mde:.4f}, not {target}; {_rows_needed(comparison)}. "
+                                "The champion stays.")
+    return "reject", (f"challenger not shown {claim}: effect {comparison.effect:+.4f} (CI up to "
+                      f"{comparison.ci_high:+.4f}), p={comparison.p_value:.3g} >= alpha {policy.alpha}. "
+                      "The champion stays.")
 
 
 def evaluate_gate(policy: GatePolicy, y: np.ndarray, challenger: np.ndarray, champion: np.ndarray | None,

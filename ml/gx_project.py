@@ -134,7 +134,8 @@ def validation_result_path(context: Any, result_key: Any) -> Path | None:
     base = getattr(backend, "full_base_directory", None)
     if base is None:
         return None
-    path = Path(base).joinpath(*result_key.to_tuple()).with_suffix(".json")
+    *folders, name = result_key.to_tuple()
+    path = Path(base).joinpath(*folders, f"{name}.json")
     return path if path.is_file() else None
 
 

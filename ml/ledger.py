@@ -28,11 +28,19 @@ def append_event(ledger_dir: Path, contract: str, kind: str, /, **fields) -> dic
     with path.open("a", encoding="utf-8") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
+            if path.stat().st_size > 0 and not _ends_with_newline(path):
+                line = "\n" + line  # a torn last line must not swallow this event
             handle.write(line)
             handle.flush()
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
     return event
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with path.open("rb") as handle:
+        handle.seek(-1, 2)
+        return handle.read(1) == b"\n"
 
 
 def read_events(ledger_dir: Path, contract: str, kinds: Iterable[str] | None = None) -> list[dict]:

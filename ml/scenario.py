@@ -94,7 +94,9 @@ def plan_batches(scenario: Scenario, contract: Contract, source: pd.DataFrame) -
         start, end = _utc(scenario.bootstrap.start), _utc(scenario.bootstrap.end)
         rows = source[(stamps >= start) & (stamps < end)]
         yield PlannedBatch(f"backfill-{start:%Y%m%d}-{end:%Y%m%d}", rows, start, end, kind="backfill")
-    bounds = pd.date_range(_utc(scenario.replay.start), _utc(scenario.replay.end), freq=contract.batch.period)
+    start, end = _utc(scenario.replay.start), _utc(scenario.replay.end)
+    # date_range snaps to the period's anchor; keep the window's own ends so no row is dropped
+    bounds = pd.DatetimeIndex(sorted({start, end, *pd.date_range(start, end, freq=contract.batch.period)}))
     for start, end in zip(bounds[:-1], bounds[1:], strict=True):
         rows = source[(stamps >= start) & (stamps < end)]
         label = _batch_label(start, contract.batch.period)

@@ -70,7 +70,8 @@ def _check_window(frame: pd.DataFrame, contract: Contract) -> None:
             "wait for more batches or lower the minimum in the contract"
         )
     if contract.task == "binary_classification" and frame[contract.target].nunique() < 2:
-        raise TrainingError("training window holds a single class; a classifier needs both labels")
+        raise TrainingError("training window holds a single class; a classifier needs both labels: widen "
+                            "training.window.max_rows or wait for batches with both labels")
 
 
 def _split(frame: pd.DataFrame, fraction: float) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -96,6 +97,9 @@ def train_model(frame: pd.DataFrame, contract: Contract, *, seed: int | None = N
         logger.warning(fallback)
     seed_everything(seed)
     fit_part, val_part = _split(frame, settings.validation_fraction)
+    if len(val_part) == 0 or len(fit_part) == 0:
+        raise TrainingError(f"a window of {len(frame)} rows leaves no rows for training or validation "
+                            f"(validation_fraction {settings.validation_fraction}); raise training.window.min_rows")
     encoder = fit_encoder(fit_part, contract)
     architecture = {"family": settings.model.family, "inputs": encoded_width(encoder),
                     "hidden": list(settings.model.hidden), "dropout": settings.model.dropout}
@@ -136,6 +140,9 @@ def train_model(frame: pd.DataFrame, contract: Contract, *, seed: int | None = N
             logger.info("early stop at epoch %d (best %d)", epoch, best_epoch)
             break
     elapsed = time.perf_counter() - started
+    if best_state is None:
+        raise TrainingError("validation loss was never finite (NaN or inf): check the features' scale and the "
+                            "learning rate")
     network.load_state_dict(best_state)
     network = network.to("cpu").eval()
     spec = {"task": contract.task, "target": contract.target, "architecture": architecture, "encoder": encoder}

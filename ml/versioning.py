@@ -128,6 +128,7 @@ def commit_batch(repo: Path, contract: str, batch_id: str, frame: pd.DataFrame) 
         version = current_version(repo, contract)
         if version is None:
             raise DataVersionError(f"batch {batch_id} is in the git log of {repo} but no pointer file exists")
+        Repo(str(repo)).push()  # a retry after a failed push must still reach the remote
         return version
     _discard_uncommitted(repo, contract)
     folder = _dataset_dir(repo, contract)
@@ -135,10 +136,10 @@ def commit_batch(repo: Path, contract: str, batch_id: str, frame: pd.DataFrame) 
     frame.to_parquet(folder / f"{batch_id}.parquet", index=False)
     dvc = Repo(str(repo))
     dvc.add(str(folder))
+    dvc.push()  # before the commit: a committed version is always readable from the remote
     _git(repo, "add", "-A", "datasets")
     message = f"Ingest {contract} batch {batch_id} ({len(frame)} rows)\n\n{BATCH_TRAILER}: {batch_id}\n"
     _git(repo, "commit", "-q", "-m", message)
-    dvc.push()
     version = current_version(repo, contract)
     if version is None:
         raise DataVersionError(f"committing batch {batch_id} left no data version in {repo}")
@@ -156,6 +157,8 @@ def read_dataset(
     """
     from dvc.api import DVCFileSystem
 
+    if cache_dir is not None and Path(str(repo)).exists():
+        rev = _git(Path(str(repo)), "rev-parse", "--verify", f"{rev}^{{commit}}")  # cache by commit, not by name
     cached = cache_dir / contract / f"{rev}.parquet" if cache_dir else None
     if cached is not None and cached.exists():
         return pd.read_parquet(cached)

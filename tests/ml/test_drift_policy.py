@@ -1,0 +1,130 @@
+"""Drift policy: from per-batch drift flags to one signal per real shift, over synthetic ledgers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from ml.contract import DebounceSpec, DriftPolicy
+from ml.drift_policy import PolicyDecision, decide
+
+# The weather contract's settings: 2 of the last 3 batches, no signal for 2 batches after a champion change.
+POLICY = DriftPolicy(debounce=DebounceSpec(k=2, m=3), cooldown_batches=2)
+
+
+def mon(batch_id: str, drifted: bool = False, *reasons: str, no_champion: bool = False) -> dict:
+    return {"kind": "batch_monitored", "batch_id": batch_id, "period_start": f"{batch_id}-01-01T00:00:00+00:00",
+            "batch_drifted": drifted, "reasons": list(reasons) or (["data_drift"] if drifted else []),
+            "no_champion": no_champion}
+
+
+def signal(batch_id: str) -> dict:
+    return {"kind": "drift_signal", "batch_id": batch_id}
+
+
+def gate(batch_id: str, decision: str = "reject") -> dict:
+    return {"kind": "gate_decision", "batch_id": batch_id, "decision": decision}
+
+
+CHANGED = {"kind": "champion_changed", "version": "2"}
+# A champion that changed two (quiet) batches ago: the cooldown is over for the next batch.
+SETTLED = [CHANGED, mon("1970"), mon("1971")]
+
+
+@dataclass(frozen=True)
+class Case:
+    events: list[dict]
+    confirmed: bool
+    explanation: str  # a fragment of the explanation
+    onset: str | None = None  # given exactly when confirmed
+    reason: str | None = None  # given exactly when confirmed
+    policy: DriftPolicy = POLICY
+
+
+CASES = {
+    "not drifted": Case([*SETTLED, mon("1980", True), mon("1981", True), mon("1982")], False, "batch not drifted"),
+    "first drifted batch is debounced": Case([*SETTLED, mon("1980", True)], False, "debounce: 1 of last 3"),
+    "two in a row confirm": Case([*SETTLED, mon("1980", True), mon("1981", True)], True, "2 of last 3", "1980",
+                                 "data_drift"),
+    "k of m need not be consecutive": Case([*SETTLED, mon("1980", True), mon("1981"), mon("1982", True)], True,
+                                           "2 of last 3", "1980", "data_drift"),
+    "an old drifted batch falls out of the window": Case(
+        [*SETTLED, mon("1980", True), mon("1981"), mon("1982"), mon("1983", True)], False, "debounce: 1 of last 3"),
+    "onset is the first drifted batch in the window": Case(
+        [*SETTLED, mon("1979", True), mon("1980"), mon("1981"), mon("1982", True), mon("1983", True)], True,
+        "2 of last 3", "1982", "data_drift"),
+    "k=1 of m=1 confirms at once": Case([*SETTLED, mon("1980", True)], True, "1 of last 1", "1980", "data_drift",
+                                        DriftPolicy(debounce=DebounceSpec(k=1, m=1))),
+    "cooldown, first batch after the change": Case([CHANGED, mon("1980", True)], False, "cooldown: 1 of 2"),
+    "cooldown, second batch after the change": Case([CHANGED, mon("1980", True), mon("1981", True)], False,
+                                                    "cooldown: 2 of 2"),
+    "cooldown over, drifted batches inside it still count": Case(
+        [CHANGED, mon("1980", True), mon("1981", True), mon("1982", True)], True, "3 of last 3", "1980", "data_drift"),
+    "only batches since the last champion change count": Case(
+        [mon("1975", True), mon("1976", True), *SETTLED, mon("1980", True)], False, "debounce: 1 of last 3"),
+    "merged while a signal is pending": Case(
+        [*SETTLED, mon("1980", True), mon("1981", True), signal("1981"), mon("1982", True)], False,
+        "merged into pending signal from batch 1981"),
+    "a gate decision ends the pending signal": Case(
+        [*SETTLED, mon("1980", True), mon("1981", True), signal("1981"), gate("1981"), mon("1982", True)], True,
+        "3 of last 3", "1980", "data_drift"),
+    "bootstrap without a champion": Case([mon("backfill", no_champion=True)], True, "no champion yet", "backfill",
+                                         "bootstrap"),
+    "bootstrap requests merge while the first training is pending": Case(
+        [mon("backfill", no_champion=True), signal("backfill"), mon("1977", no_champion=True)], False,
+        "merged into pending signal from batch backfill"),
+    "reason: performance beats data drift": Case(
+        [*SETTLED, mon("1980", True), mon("1981", True, "prediction_drift", "data_drift", "performance")], True,
+        "2 of last 3", "1980", "performance"),
+    "reason: data drift beats prediction drift": Case(
+        [*SETTLED, mon("1980", True), mon("1981", True, "prediction_drift", "data_drift")], True, "2 of last 3",
+        "1980", "data_drift"),
+    "reason: prediction drift alone": Case(
+        [*SETTLED, mon("1980", True), mon("1981", True, "prediction_drift")], True, "2 of last 3", "1980",
+        "prediction_drift"),
+}
+
+
+@pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
+def test_decide(case: Case):
+    decision = decide(case.policy, case.events, case.events[-1])
+    assert decision.confirmed is case.confirmed
+    assert case.explanation in decision.explanation
+    if case.confirmed:
+        assert (decision.reason, decision.onset_batch) == (case.reason, case.onset)
+        assert decision.onset_period_start == f"{case.onset}-01-01T00:00:00+00:00"
+    else:
+        assert (decision.reason, decision.onset_batch) == (None, None)
+
+
+def test_rerun_of_the_signalling_batch_is_idempotent():
+    """A re-run of the batch that raised the signal sees its own signal and decides exactly the same."""
+    before = [*SETTLED, mon("1980", True), mon("1981", True)]
+    first = decide(POLICY, before, before[-1])
+    rerun = [*before, {"kind": "drift_decided", "batch_id": "1981"}, signal("1981"), mon("1981", True)]
+    assert first.confirmed
+    assert decide(POLICY, rerun, rerun[-1]) == first
+
+
+@pytest.mark.parametrize("drifted", [True, False])
+def test_rerun_of_an_unconfirmed_batch_stays_unconfirmed(drifted: bool):
+    before = [*SETTLED, mon("1980", drifted)]
+    rerun = [*before, mon("1980", drifted)]
+    assert not decide(POLICY, before, before[-1]).confirmed
+    assert decide(POLICY, rerun, rerun[-1]) == decide(POLICY, before, before[-1])
+
+
+def test_rerun_does_not_count_a_batch_twice():
+    """Two records of one drifted batch are one drifted batch, not the two that k=2 needs."""
+    events = [*SETTLED, mon("1980", True), mon("1980", True)]
+    decision = decide(POLICY, events, events[-1])
+    assert not decision.confirmed and "1 of last 3" in decision.explanation
+
+
+def test_decision_to_dict_is_plain():
+    decision = decide(POLICY, [mon("backfill", no_champion=True)], mon("backfill", no_champion=True))
+    assert decision.to_dict() == {"confirmed": True, "reason": "bootstrap",
+                                  "explanation": "no champion yet: train the first model", "onset_batch": "backfill",
+                                  "onset_period_start": "backfill-01-01T00:00:00+00:00"}
+    assert isinstance(decision, PolicyDecision)
