@@ -257,7 +257,7 @@ def test_atomic_write_leaves_no_half_file(tmp_path, monkeypatch):
     def crash(src, dst):
         raise OSError("disk gone")
 
-    monkeypatch.setattr(drift_report.os, "replace", crash)
+    monkeypatch.setattr("os.replace", crash)
     with pytest.raises(OSError, match="disk gone"):
         drift_report._atomic_write_text(target, "new")
     assert target.read_text(encoding="utf-8") == "old"
