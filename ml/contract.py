@@ -217,6 +217,8 @@ class TrainingSpec(_Strict):
     validation_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.2
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    # Small tabular networks train faster on one thread: 1.5 s vs 5.6 s for the weather bootstrap on 2 cores.
+    cpu_threads: Annotated[int, Field(ge=1)] = 1
     window: WindowSpec = WindowSpec()
     retrain_cron: str | None = Field(None, description="cron fallback for the retrain DAG, e.g. @weekly")
 

@@ -8,6 +8,7 @@ so nothing is ever half-promoted.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from ml.settings import PlatformPaths, tracking_uri
 logger = logging.getLogger(__name__)
 
 CHAMPION, PREVIOUS, CHALLENGER = "champion", "previous", "challenger"
+TRACKING_ENV = "MLFLOW_TRACKING_URI"
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,14 @@ def client(paths: PlatformPaths):
     from mlflow import MlflowClient
 
     uri = tracking_uri(paths)
+    exported = os.environ.get(TRACKING_ENV)
     mlflow.set_tracking_uri(uri)
+    # MLflow 3 also exports the URI to the environment; undo that, or every later CT_HOME in this process
+    # (tests, notebooks, `ct simulate` twice) would silently inherit this home's store.
+    if exported is None:
+        os.environ.pop(TRACKING_ENV, None)
+    else:
+        os.environ[TRACKING_ENV] = exported
     return MlflowClient(tracking_uri=uri)
 
 

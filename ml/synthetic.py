@@ -51,7 +51,7 @@ def agrawal_stream(
     stamped ``start + i * step`` (tz-aware UTC) in column ``ts``; the label is column ``label`` (0 or 1).
 
     Why two chained generators: river's ``ConceptDriftStream`` blends two streams with a sigmoid of
-    ``position`` and ``width`` that overflows for positions beyond a few hundred rows (FIELD_NOTES), and
+    ``position / width`` that overflows once that ratio passes about 177 (FIELD_NOTES), and
     ``Agrawal.generate_drift`` picks the new function at random. Taking the first ``drift_at`` rows of one
     generator and the rest from a second one gives an abrupt drift at an exact row with a chosen function.
     The two generators get independent seeds derived from ``seed`` (same seed, same frame), so no feature

@@ -89,6 +89,17 @@ def train_model(frame: pd.DataFrame, contract: Contract, *, seed: int | None = N
     """Train on ``frame`` (time-ordered); the newest ``validation_fraction`` of rows drives early stopping."""
     import torch
 
+    threads = torch.get_num_threads()
+    torch.set_num_threads(contract.training.cpu_threads)
+    try:
+        return _train(frame, contract, seed)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(frame: pd.DataFrame, contract: Contract, seed: int | None) -> TrainingResult:
+    import torch
+
     settings = contract.training
     seed = settings.seed if seed is None else seed
     _check_window(frame, contract)
