@@ -214,5 +214,9 @@ class AirflowApi:
         reply = self._request("GET", f"/api/v2/dags?dag_id_pattern={prefix}&limit=100")
         return [dag["dag_id"] for dag in reply.get("dags", [])]
 
+    def active_runs(self, dag_id: str) -> int:
+        reply = self._request("GET", f"/api/v2/dags/{dag_id}/dagRuns?state=queued&state=running&limit=1")
+        return int(reply.get("total_entries", 0))
+
     def unpause(self, dag_id: str) -> None:
         self._request("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})

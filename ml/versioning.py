@@ -78,7 +78,17 @@ def _dataset_dir(repo: Path, contract: str) -> Path:
     return repo / "datasets" / contract
 
 
-def _pointer_md5(repo: Path, contract: str, rev: str = "HEAD") -> str | None:
+def resolve_rev(repo: Path, rev: str) -> str:
+    """The full commit id of ``rev`` (a SHA, a short SHA, HEAD~2, ...) in the data repository."""
+    try:
+        return _git(repo, "rev-parse", "--verify", f"{rev}^{{commit}}")
+    except DataVersionError:
+        raise DataVersionError(f"{rev!r} is not a revision of the data repository {repo}; list them with "
+                               f"`git -C {repo} log --oneline`") from None
+
+
+def pointer_md5(repo: Path, contract: str, rev: str = "HEAD") -> str | None:
+    """The DVC content hash of the dataset directory recorded at ``rev`` (None before the first batch)."""
     import yaml
 
     try:
@@ -100,7 +110,7 @@ def committed_batches(repo: Path, contract: str, rev: str = "HEAD") -> list[str]
 
 def current_version(repo: Path, contract: str) -> DataVersion | None:
     """The newest data version of ``contract``, or None before its first batch."""
-    md5 = _pointer_md5(repo, contract)
+    md5 = pointer_md5(repo, contract)
     if md5 is None:
         return None
     rev = _git(repo, "log", "-1", "--format=%H", "--", f"datasets/{contract}.dvc")

@@ -28,7 +28,14 @@ from ml.registry import (
 from ml.settings import PlatformPaths
 from ml.steps.monitor import PREDICTION, REFERENCE_ARTIFACT
 from ml.train import train_model
-from ml.versioning import DataVersionError, current_version, read_dataset
+from ml.versioning import (
+    DataVersionError,
+    committed_batches,
+    current_version,
+    pointer_md5,
+    read_dataset,
+    resolve_rev,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +63,7 @@ def pin_training_window(paths: PlatformPaths, contract: Contract, signal: dict, 
     version = current_version(paths.data_repo, contract.name)
     if version is None:
         raise DataVersionError(f"no data version for {contract.name} yet: ingest a batch first")
-    rev = data_rev or version.rev
+    rev = resolve_rev(paths.data_repo, data_rev) if data_rev else version.rev
     frame = _dataset(paths, contract, rev)
     rows, how = _window_rows(frame, contract, signal)
     holdout_rows = max(int(round(len(rows) * contract.gate.holdout.fraction)), contract.gate.holdout.min_rows)
@@ -64,7 +71,8 @@ def pin_training_window(paths: PlatformPaths, contract: Contract, signal: dict, 
         raise DataVersionError(f"window of {len(rows)} rows cannot hold a {holdout_rows}-row holdout; lower "
                                "gate.holdout.min_rows or wait for more batches")
     holdout_start = rows[contract.timestamp].iloc[len(rows) - holdout_rows]
-    window = {"data_rev": rev, "md5": version.md5 if rev == version.rev else "", "batches": version.batches,
+    md5 = version.md5 if rev == version.rev else pointer_md5(paths.data_repo, contract.name, rev)
+    window = {"data_rev": rev, "md5": md5, "batches": len(committed_batches(paths.data_repo, contract.name, rev)),
               "start": rows[contract.timestamp].iloc[0].isoformat(), "end": rows[contract.timestamp].iloc[-1]
               .isoformat(), "rows": len(rows), "holdout_start": holdout_start.isoformat(),
               "holdout_rows": holdout_rows, "how": how, "reason": signal.get("reason", "manual"),
