@@ -9,7 +9,12 @@ re-scored, never judged by stored numbers. Decisions:
 - ``inconclusive``: not significant, and the holdout could not have detected ``min_effect`` at the
   stated power (its minimum detectable effect is larger); the record says how many rows would be needed.
   The champion stays.
-- ``reject``: not significant although the holdout had the power to see ``min_effect``.
+- ``reject``: not significant, and either the holdout had the power to see ``min_effect`` or the
+  confidence interval already rules out an improvement of ``min_effect`` (its upper bound is below it).
+  Two models with identical predictions on every row are rejected too: nothing can tell them apart.
+
+``min_effect`` sizes the holdout (power); it is not a threshold on the promoted effect: any significant
+improvement promotes (see bench/results/gate.md for what that means for seed-to-seed differences).
 
 With no champion, the first model is promoted when the lower confidence bound of its metric clears the
 contract's ``floor``. Ties keep the champion. The verdict is a value, not an exception (TFX style).
