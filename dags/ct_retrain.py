@@ -46,7 +46,8 @@ def build_retrain_dag(contract) -> DAG:
         default_args=dagkit.DEFAULT_ARGS,
         doc_md=__doc__,
         tags=["ct", name, "retrain"],
-        params={"reason": Param("", type="string", description="why: manual, schedule, ... (empty: inferred)"), "data_rev": Param("", type="string"),
+        params={"reason": Param("", type="string", description="why: manual, schedule, ... (empty: inferred)"),
+                "data_rev": Param("", type="string", description="data revision to train on (empty: newest)"),
                 "signal": Param({}, type="object")},
     ) as dag:
 
