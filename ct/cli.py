@@ -5,6 +5,8 @@
     ct demo       [--scenario FILE] [--airflow-port P] [--mlflow-port P]
     ct status     --contract NAME                         per-batch table and totals from the ledger
     ct gate show  VERSION --contract NAME                 the gate decision record of a model version
+    ct lineage    VERSION --contract NAME                 data batches, contract, code, environment, gate
+    ct quarantine list --contract NAME | release BATCH --contract NAME
 """
 
 from __future__ import annotations
@@ -88,6 +90,34 @@ def cmd_gate_show(args) -> int:
     return 0
 
 
+def cmd_lineage(args) -> int:
+    from ml.lineage import format_lineage, lineage
+
+    contract = load_contract(Path(args.contracts) / f"{args.contract}.yaml")
+    record = lineage(_paths(args), contract, args.version)
+    print(json.dumps(record, indent=2) if args.json else format_lineage(record))
+    return 0
+
+
+def cmd_quarantine_list(args) -> int:
+    from ct.summary import table
+    from ml.quarantine import list_quarantined
+
+    batches = list_quarantined(_paths(args), args.contract)
+    print(table(["batch", "status", "reason", "folder"], [[b.batch_id, b.status, b.reason[:80], b.folder]
+                                                          for b in batches]) if batches else "nothing quarantined")
+    return 0
+
+
+def cmd_quarantine_release(args) -> int:
+    from ml.quarantine import release
+
+    contract = load_contract(Path(args.contracts) / f"{args.contract}.yaml")
+    released, message = release(_paths(args), contract, args.batch)
+    print(message)
+    return 0 if released else 1
+
+
 def cmd_demo(args) -> int:
     from ct.demo import run_demo
 
@@ -120,6 +150,22 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--contracts", default=str(REPO_ROOT / "include" / "contracts"))
     show.add_argument("--json", action="store_true")
     show.set_defaults(func=cmd_gate_show)
+    lin = sub.add_parser("lineage", help="the whole chain behind a model version")
+    lin.add_argument("version")
+    lin.add_argument("--contract", required=True, help="contract name")
+    lin.add_argument("--contracts", default=str(REPO_ROOT / "include" / "contracts"))
+    lin.add_argument("--json", action="store_true")
+    lin.set_defaults(func=cmd_lineage)
+    quarantine = sub.add_parser("quarantine", help="quarantined batches").add_subparsers(dest="q_command",
+                                                                                         required=True)
+    q_list = quarantine.add_parser("list", help="list quarantined batches and why")
+    q_list.add_argument("--contract", required=True, help="contract name")
+    q_list.set_defaults(func=cmd_quarantine_list)
+    q_release = quarantine.add_parser("release", help="re-validate a fixed batch and hand it back to landing")
+    q_release.add_argument("batch", help="folder name under quarantine/<contract>/ (usually the batch id)")
+    q_release.add_argument("--contract", required=True, help="contract name")
+    q_release.add_argument("--contracts", default=str(REPO_ROOT / "include" / "contracts"))
+    q_release.set_defaults(func=cmd_quarantine_release)
     demo = sub.add_parser("demo", help="start Airflow and MLflow, replay the default scenario, watch it")
     demo.add_argument("--scenario", default=str(DEFAULT_SCENARIO))
     demo.add_argument("--airflow-port", type=int, default=None, help="default $CT_AIRFLOW_PORT or 8080")

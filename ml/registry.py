@@ -81,7 +81,15 @@ def version_by_alias(paths: PlatformPaths, model_name: str, alias: str) -> Versi
 
 
 def get_version(paths: PlatformPaths, model_name: str, version: str) -> VersionRef:
-    found = client(paths).get_model_version(model_name, str(version))
+    from mlflow.exceptions import MlflowException
+
+    mlflow_client = client(paths)
+    try:
+        found = mlflow_client.get_model_version(model_name, str(version))
+    except MlflowException:
+        known = sorted((v.version for v in mlflow_client.search_model_versions(f"name='{model_name}'")), key=int)
+        raise ValueError(f"{model_name} has no version {version!r}; registered versions: {known or 'none'}. "
+                         f"Is CT_HOME ({paths.home}) the platform home you meant?") from None
     return VersionRef(model_name, str(found.version), found.run_id, dict(found.tags))
 
 

@@ -12,6 +12,7 @@ import json
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 
 from ct.airflow_env import REPO_ROOT
@@ -137,3 +138,43 @@ def test_report_written_by_cli_matches_the_ledger(loop, tmp_path):
                              "weather"], capture_output=True, text=True, check=True)
     out.write_text(result.stdout)
     assert "1979-hotfix" in result.stdout and "schema_change" in result.stdout
+
+
+def _ct(paths, *args, check=True):
+    return subprocess.run([sys.executable, "-m", "ct.cli", "--home", str(paths.home), *args],
+                          capture_output=True, text=True, check=check)
+
+
+def test_lineage_prints_the_chain_from_batches_to_gate(loop):
+    paths, _, _ = loop
+    record = json.loads(_ct(paths, "lineage", "2", "--contract", "weather", "--json").stdout)
+    assert record["data_batches"][0] == "backfill-19610101-19770101"
+    assert "1979-hotfix" not in record["data_batches"]
+    assert {"data_rev", "contract_hash", "code_commit", "env_lock_hash", "seed", "gate.decision",
+            "lib.torch", "hw.device"} <= set(record["bundle"])
+    text = _ct(paths, "lineage", "2", "--contract", "weather").stdout
+    assert "[data]" in text and "[gate]" in text and "[environment and hardware]" in text
+    missing = _ct(paths, "lineage", "999", "--contract", "weather", check=False)
+    assert missing.returncode == 2 and "has no version '999'" in missing.stderr
+
+
+def test_quarantine_list_and_release(loop):
+    paths, _, _ = loop
+    listed = _ct(paths, "quarantine", "list", "--contract", "weather").stdout
+    assert "1979-hotfix" in listed and "schema_change" in listed
+    still_bad = _ct(paths, "quarantine", "release", "1979-hotfix", "--contract", "weather", check=False)
+    assert still_bad.returncode == 1 and "still fails" in still_bad.stdout
+    # The producer fixes the batch in place (a correct file and a manifest that matches it): release passes.
+    from ml.batches import publish_batch
+    from ml.scenario import plan_batches
+    from ml.sources import load_source
+
+    folder = paths.quarantine_for("weather") / "1979-hotfix"
+    good = next(b for b in plan_batches(SCENARIO, CONTRACT, load_source(CONTRACT)) if b.batch_id == "1979")
+    publish_batch(good.frame, contract="weather", landing=folder, batch_id="1979-hotfix",
+                  period_start=good.period_start, period_end=good.period_end,
+                  produced_at=good.period_end + pd.Timedelta("1D"))
+    released = _ct(paths, "quarantine", "release", "1979-hotfix", "--contract", "weather", check=False)
+    assert released.returncode == 0, released.stdout + released.stderr
+    assert (paths.landing_for("weather") / "1979-hotfix.manifest.json").exists()
+    assert not folder.exists()

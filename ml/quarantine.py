@@ -1,0 +1,69 @@
+"""Quarantined batches: listing them, and releasing one after its producer fixed it.
+
+A quarantined batch lives in ``quarantine/<contract>/<batch_id>/`` with its data file, its manifest,
+``reason.md`` and ``verdict.json`` (written by ``ml.steps.ingest.quarantine_batch``). Releasing re-validates it
+where it lies (the files may have been replaced by a fixed copy, with a matching manifest); only a batch that
+now passes goes back to landing, manifest last, where the ingest DAG picks it up like any new batch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from ml.batches import MANIFEST_SUFFIX, BatchManifest, atomic_write_json
+from ml.contract import Contract
+from ml.settings import PlatformPaths
+
+
+class QuarantineError(ValueError):
+    """No such quarantined batch, or its folder is incomplete."""
+
+
+@dataclass(frozen=True)
+class QuarantinedBatch:
+    batch_id: str
+    folder: Path
+    status: str
+    reason: str
+
+
+def list_quarantined(paths: PlatformPaths, contract: str) -> list[QuarantinedBatch]:
+    root = paths.quarantine_for(contract)
+    found = []
+    for folder in sorted(p for p in root.glob("*") if p.is_dir() and not p.name.startswith(".")):
+        verdict_file = folder / "verdict.json"
+        verdict = json.loads(verdict_file.read_text()) if verdict_file.exists() else {}
+        reason = (folder / "reason.md").read_text() if (folder / "reason.md").exists() else ""
+        first = next((line for line in reason.splitlines()[2:] if line.strip()), "")
+        found.append(QuarantinedBatch(folder.name, folder, verdict.get("status", "unknown"), first))
+    return found
+
+
+def release(paths: PlatformPaths, contract: Contract, folder_name: str) -> tuple[bool, str]:
+    """Re-validate a quarantined batch; if it passes, hand it back to landing. Returns (released, message)."""
+    from ml.validation import validate_batch
+
+    folder = paths.quarantine_for(contract.name) / folder_name
+    manifests = list(folder.glob(f"*{MANIFEST_SUFFIX}")) if folder.is_dir() else []
+    if not manifests:
+        known = ", ".join(b.batch_id for b in list_quarantined(paths, contract.name)) or "none"
+        raise QuarantineError(f"no quarantined batch {folder_name!r} with a manifest for {contract.name}; "
+                              f"quarantined: {known}")
+    manifest_path = manifests[0]
+    manifest = BatchManifest.read(manifest_path)
+    verdict, _ = validate_batch(manifest.data_path(folder), manifest, contract)
+    if not verdict.passed:
+        atomic_write_json(folder / "verdict.json", verdict.to_dict())
+        return False, f"batch {manifest.batch_id} still fails its contract:\n{verdict.reason()}"
+    landing = paths.landing_for(contract.name)
+    landing.mkdir(parents=True, exist_ok=True)
+    os.replace(manifest.data_path(folder), landing / manifest.file)
+    os.replace(manifest_path, landing / manifest_path.name)  # the manifest last: now it is a batch again
+    released = paths.quarantine_for(contract.name) / ".released" / folder_name
+    released.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(str(folder), str(released))  # keep the reason and old verdict for the record
+    return True, f"batch {manifest.batch_id} passes now and is back in {landing}; the ingest DAG will take it"
