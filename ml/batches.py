@@ -72,6 +72,7 @@ def atomic_write_bytes(path: Path, payload: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o644)  # mkstemp makes 0600; reports and manifests are read by other users and servers
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
             handle.flush()

@@ -138,6 +138,7 @@ def run_drift_report(
     max_rows_for_html: int = 20000,
     seed: int = 0,
     timestamp: datetime | None = None,
+    drift_share: float = 0.5,
 ) -> DriftReport:
     """Compare ``current`` with ``reference`` column by column and write the report files.
 
@@ -157,7 +158,8 @@ def run_drift_report(
       run, so huge batches stay cheap to render. With sampling its scores can differ slightly from the
       JSON; without (both sides within the bound) they are the same.
 
-    ``timestamp`` is stored in the snapshot (Evidently uses its clock when it is ``None``).
+    ``timestamp`` is stored in the snapshot (Evidently uses its clock when it is ``None``). ``drift_share``
+    only sets the HTML page's "dataset drift" headline; drift decisions are the caller's (``ml.drift_policy``).
 
     Raises:
         DriftInputError: a column is missing from a frame, listed twice, of a non-numeric dtype but listed
@@ -193,6 +195,7 @@ def run_drift_report(
             seed,
             timestamp,
             report_id,
+            drift_share,
         )
         _atomic_write_text(html_path, page)
 
@@ -288,12 +291,14 @@ def _run_value_drift(reference, current, numeric, categorical, method, threshold
     return Report(metrics, include_tests=True).run(current_ds, reference_ds, timestamp=timestamp, name=report_id)
 
 
-def _render_html(reference, current, numeric, categorical, results, max_rows, seed, timestamp, report_id) -> str:
+def _render_html(reference, current, numeric, categorical, results, max_rows, seed, timestamp, report_id,
+                 drift_share) -> str:
     from evidently import Dataset, Report
     from evidently.presets import DataDriftPreset
 
     preset = DataDriftPreset(
         columns=[r.column for r in results],
+        drift_share=drift_share,  # so the page's "dataset drift" headline uses the contract's share
         per_column_method={r.column: r.method for r in results},
         per_column_threshold={r.column: r.threshold for r in results},
     )

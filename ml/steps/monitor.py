@@ -83,7 +83,8 @@ def monitor_batch(paths: PlatformPaths, contract: Contract, ingested: dict) -> d
     report = run_drift_report(reference[contract.feature_names + [PREDICTION]], current, numeric=numeric,
                               categorical=contract.categorical_features, out_dir=paths.reports / contract.name,
                               report_id=f"{contract.name}-{batch_id}-v{champion.version}",
-                              method=contract.drift.method, threshold=contract.drift.threshold)
+                              method=contract.drift.method, threshold=contract.drift.threshold,
+                              drift_share=contract.drift.drift_share)
     drifted_features = [c for c in report.drifted_columns() if c != PREDICTION]
     share = len(drifted_features) / len(contract.feature_names)
     prediction_drift = contract.drift.include_prediction and PREDICTION in report.drifted_columns()
