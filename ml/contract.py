@@ -173,10 +173,59 @@ class HoldoutSpec(_Strict):
     min_rows: Annotated[int, Field(ge=10)] = 200
 
 
-class GatePolicy(_Strict):
-    """How a challenger must beat the champion on a fresh out-of-time holdout."""
+_GateMetric = Literal["auc", "accuracy", "log_loss", "brier", "mae", "rmse"]
 
-    metric: Literal["auc", "accuracy", "log_loss", "brier", "mae", "rmse"] = "auc"
+
+class InvarianceTest(_Strict):
+    """Adding ``delta`` to ``feature`` must move no holdout row's score by more than ``tolerance``."""
+
+    feature: str
+    delta: float
+    tolerance: Annotated[float, Field(ge=0)]
+
+
+class DirectionalTest(_Strict):
+    """Adding ``delta`` (> 0) to ``feature`` must move scores in ``direction`` on (almost) every holdout row."""
+
+    feature: str
+    delta: Annotated[float, Field(gt=0)]
+    direction: Literal["increase", "decrease"]
+    max_violation_share: Annotated[float, Field(ge=0, lt=1)] = 0.0
+
+
+class MinimumFunctionalityTest(_Strict):
+    """A named, hand-written row whose label at ``gate.threshold`` the model must get right."""
+
+    name: str
+    row: dict[str, float | int | str]
+    expected: Literal[0, 1]
+
+
+class BehaviourSpec(_Strict):
+    """Behavioural tests run on the challenger before promotion; any failure blocks it."""
+
+    invariance: tuple[InvarianceTest, ...] = ()
+    directional: tuple[DirectionalTest, ...] = ()
+    minimum_functionality: tuple[MinimumFunctionalityTest, ...] = ()
+
+    @property
+    def features(self) -> set[str]:
+        """Every feature the tests name (to check against the contract's features)."""
+        named = {t.feature for t in (*self.invariance, *self.directional)}
+        return named | {f for t in self.minimum_functionality for f in t.row}
+
+
+class GatePolicy(_Strict):
+    """How a challenger must beat the champion on a fresh out-of-time holdout.
+
+    ``metric`` is the primary metric; ``metrics`` may list more, all compared with the same rule, margin and
+    min_effect (each in its own units), Holm-adjusted together: promotion needs every adjusted p < alpha.
+    Each contract slice must then be non-inferior (within ``slice_margin``, Holm across slices) unless it
+    has fewer than ``min_slice_rows`` holdout rows, and every ``behaviour`` test must pass.
+    """
+
+    metric: _GateMetric = "auc"
+    metrics: tuple[_GateMetric, ...] = ()
     rule: Literal["superiority", "non_inferiority"] = "superiority"
     alpha: Annotated[float, Field(gt=0, lt=1)] = 0.05
     min_effect: Annotated[float, Field(ge=0)] = 0.0
@@ -185,6 +234,14 @@ class GatePolicy(_Strict):
     threshold: Annotated[float, Field(gt=0, lt=1)] = 0.5
     floor: float = Field(0.5, description="first model: the metric's CI lower bound must clear this")
     holdout: HoldoutSpec = HoldoutSpec()
+    min_slice_rows: Annotated[int, Field(ge=1)] = 100
+    slice_margin: Annotated[float, Field(gt=0)] = 0.05
+    behaviour: BehaviourSpec = BehaviourSpec()
+
+    @property
+    def all_metrics(self) -> tuple[str, ...]:
+        """The primary metric first, then the others listed in ``metrics`` (each once)."""
+        return tuple(dict.fromkeys((self.metric, *self.metrics)))
 
 
 class ModelSpec(_Strict):
@@ -274,8 +331,12 @@ class Contract(_Strict):
         for slice_ in self.slices:
             if slice_.column and slice_.column not in names and slice_.column != self.timestamp:
                 raise ValueError(f"slice {slice_.name!r} uses unknown column {slice_.column!r}; known: {names}")
-        if self.task == "regression" and self.gate.metric in ("auc", "accuracy", "log_loss", "brier"):
-            raise ValueError(f"gate metric {self.gate.metric!r} is for classification; use mae or rmse")
+        unknown = sorted(self.gate.behaviour.features - set(names))
+        if unknown:
+            raise ValueError(f"gate.behaviour names unknown features {unknown}; known: {names}")
+        for metric in self.gate.all_metrics:
+            if self.task == "regression" and metric in ("auc", "accuracy", "log_loss", "brier"):
+                raise ValueError(f"gate metric {metric!r} is for classification; use mae or rmse")
         return self
 
     @property

@@ -18,17 +18,36 @@ improvement promotes (see bench/results/gate.md for what that means for seed-to-
 
 With no champion, the first model is promoted when the lower confidence bound of its metric clears the
 contract's ``floor``. Ties keep the champion. The verdict is a value, not an exception (TFX style).
+
+Further checks (``ml.gate_checks``), each recorded as a table in the decision:
+
+- Several metrics (``gate.metrics``): every metric is compared with the same rule and the p-values are
+  Holm-adjusted together; the challenger is promoted only if every adjusted p < alpha. Any metric's
+  ``reject`` rejects; otherwise any ``inconclusive`` keeps the champion as inconclusive.
+- Slices (when a champion exists and the holdout frame is given): each slice with at least
+  ``gate.min_slice_rows`` rows must be non-inferior within ``gate.slice_margin`` at Holm-adjusted p < alpha;
+  a failing slice turns ``promote`` into ``reject`` and is named. Smaller slices are skipped, not failed.
+- Behaviour (when a predict function is given, first model included): any failing invariance, directional
+  or minimum-functionality test turns ``promote`` into ``reject`` and is named.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ml.contract import GatePolicy
+from ml.contract import GatePolicy, SliceSpec
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ml.gate_checks import Predict
+
+_SEVERITY = {"promote": 0, "inconclusive": 1, "reject": 2}
 
 
 @dataclass(frozen=True)
@@ -46,6 +65,9 @@ class GateDecision:
     ci_low: float | None = None
     ci_high: float | None = None
     context: dict = field(default_factory=dict)  # versions, holdout data version, ...
+    metrics: list = field(default_factory=list)  # every gate metric: comparison, Holm-adjusted p, verdict
+    slices: list = field(default_factory=list)  # every contract slice: rows, status, reason, test numbers
+    behaviour: list = field(default_factory=list)  # every behavioural test: kind, name, passed, measured
 
     @property
     def decision_id(self) -> str:
@@ -62,7 +84,19 @@ class GateDecision:
             tags.update({"gate.effect": f"{self.comparison['effect']:.4f}",
                          "gate.p_value": f"{self.comparison['p_value']:.3g}",
                          "gate.mde": f"{self.comparison['mde']:.4f}"})
+        if len(self.metrics) > 1:
+            tags["gate.metrics"] = ",".join(row["metric"] for row in self.metrics)
+        if self.slices:
+            tags["gate.slices"] = _count(row["status"] for row in self.slices)
+        if self.behaviour:
+            tags["gate.behaviour"] = _count("passed" if row["passed"] else "failed" for row in self.behaviour)
         return tags
+
+    @property
+    def blocking_checks(self) -> list[str]:
+        """Names of the failed slices and behavioural tests (each of them blocks promotion)."""
+        return ([f"slice {row['name']}" for row in self.slices if row["status"] == "failed"]
+                + [f"{row['kind']} {row['name']}" for row in self.behaviour if not row["passed"]])
 
     def markdown(self) -> str:
         lines = [f"# Gate decision: **{self.decision}**", "", self.reason, "",
@@ -81,7 +115,43 @@ class GateDecision:
             rows["CI of metric"] = f"[{self.ci_low:.4f}, {self.ci_high:.4f}]"
         rows.update(self.context)
         lines += [f"| {key} | {value} |" for key, value in rows.items()]
-        return "\n".join(lines) + "\n"
+        return "\n".join(lines + _check_tables(self)) + "\n"
+
+
+def _count(statuses) -> str:
+    counts: dict[str, int] = {}
+    for status in statuses:
+        counts[status] = counts.get(status, 0) + 1
+    return ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+
+
+def _number(value, spec: str = ".4f") -> str:
+    return "" if value is None else format(value, spec)
+
+
+def _table(title: str, header: list[str], rows: list[list]) -> list[str]:
+    return ["", f"## {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header),
+            *("| " + " | ".join(str(cell) for cell in row) + " |" for row in rows)]
+
+
+def _check_tables(decision: GateDecision) -> list[str]:
+    lines: list[str] = []
+    if len(decision.metrics) > 1:
+        lines += _table("Metrics (Holm-adjusted across metrics)",
+                        ["metric", "challenger", "champion", "effect", "p", "adjusted p", "verdict"],
+                        [[r["metric"], _number(r["challenger_value"]), _number(r["champion_value"]),
+                          _number(r["effect"], "+.4f"), _number(r["p_value"], ".3g"),
+                          _number(r["p_adjusted"], ".3g"), r["verdict"]] for r in decision.metrics])
+    if decision.slices:
+        lines += _table("Slices (non-inferiority, Holm-adjusted across slices)",
+                        ["slice", "selector", "rows", "status", "effect", "adjusted p", "reason"],
+                        [[r["name"], r["selector"], r["rows"], r["status"], _number(r.get("effect"), "+.4f"),
+                          _number(r.get("p_adjusted"), ".3g"), r["reason"]] for r in decision.slices])
+    if decision.behaviour:
+        lines += _table("Behavioural tests (challenger)", ["kind", "test", "result", "detail"],
+                        [[r["kind"], r["name"], "pass" if r["passed"] else "FAIL", r["detail"]]
+                         for r in decision.behaviour])
+    return lines
 
 
 def _first_model(policy: GatePolicy, y: np.ndarray, challenger: np.ndarray, context: dict) -> GateDecision:
@@ -130,18 +200,57 @@ def _verdict(policy: GatePolicy, comparison) -> tuple[str, str]:
                       "The champion stays.")
 
 
+def _compared(policy: GatePolicy, y: np.ndarray, challenger: np.ndarray, champion: np.ndarray,
+              context: dict) -> GateDecision:
+    """Champion and challenger on every gate metric, Holm-adjusted; the worst metric verdict wins."""
+    from ml.gate_checks import compare_metrics
+
+    pairs = compare_metrics(policy, y, champion, challenger)
+    table, verdicts = [], []
+    for comparison, adjusted in pairs:
+        decision, reason = _verdict(policy, replace(comparison, p_value=adjusted))
+        verdicts.append((decision, reason if len(pairs) == 1 else f"{comparison.metric}: {reason}"))
+        table.append({**comparison.to_dict(), "p_adjusted": float(adjusted), "verdict": decision})
+    decision = max((d for d, _ in verdicts), key=_SEVERITY.__getitem__)
+    reason = " ".join(r for d, r in verdicts if d == decision)
+    primary = pairs[0][0]
+    return GateDecision(decision, reason, policy.metric, policy.rule, primary.n, policy.alpha, False,
+                        float(primary.challenger_value), float(primary.champion_value), primary.to_dict(),
+                        context=context, metrics=table)
+
+
+def _with_checks(decision: GateDecision, slices: list[dict], behaviour: list[dict]) -> GateDecision:
+    """Attach the slice and behaviour tables; a failure among them turns promote into reject."""
+    decision = replace(decision, slices=slices, behaviour=behaviour)
+    blocking = decision.blocking_checks
+    if not blocking:
+        return decision
+    if decision.decision == "promote":
+        return replace(decision, decision="reject", reason=f"blocked by failed checks: {', '.join(blocking)}. "
+                       f"Before the checks: {decision.reason}")
+    return replace(decision, reason=f"{decision.reason} Failed checks too: {', '.join(blocking)}.")
+
+
 def evaluate_gate(policy: GatePolicy, y: np.ndarray, challenger: np.ndarray, champion: np.ndarray | None,
-                  context: dict | None = None) -> GateDecision:
-    """Decide on one challenger. ``champion`` is None when there is no champion yet."""
-    from ml.stats import compare_paired
+                  context: dict | None = None, *, holdout: pd.DataFrame | None = None,
+                  predict: Predict | None = None, slices: tuple[SliceSpec, ...] | list[SliceSpec] = (),
+                  timestamp: str | None = None) -> GateDecision:
+    """Decide on one challenger. ``champion`` is None when there is no champion yet.
+
+    ``holdout`` (the frame ``y`` and the scores come from, same row order) enables the ``slices`` (months
+    are read from the ``timestamp`` column) and, with the challenger's ``predict``, the behavioural tests
+    of ``policy.behaviour``. Without them the gate judges the metrics only.
+    """
+    from ml.gate_checks import compare_slices, run_behaviour
 
     context = dict(context or {})
     if champion is None:
-        return _first_model(policy, y, challenger, context)
-    comparison = compare_paired(policy.metric, y, champion, challenger, rule=policy.rule, alpha=policy.alpha,
-                                min_effect=policy.min_effect, margin=policy.margin, power=policy.power,
-                                threshold=policy.threshold)
-    decision, reason = _verdict(policy, comparison)
-    return GateDecision(decision, reason, policy.metric, policy.rule, comparison.n, policy.alpha, False,
-                        float(comparison.challenger_value), float(comparison.champion_value),
-                        comparison.to_dict(), context=context)
+        decision = _first_model(policy, y, challenger, context)
+        slice_rows: list[dict] = []  # nothing to be non-inferior to
+    else:
+        decision = _compared(policy, y, challenger, champion, context)
+        slice_rows = (compare_slices(policy, holdout, y, champion, challenger, slices, timestamp)
+                      if holdout is not None and slices else [])
+    behaviour = (run_behaviour(predict, holdout, policy.behaviour, policy.threshold)
+                 if holdout is not None and predict is not None else [])
+    return _with_checks(decision, slice_rows, behaviour)

@@ -156,7 +156,8 @@ def evaluate_challenger(paths: PlatformPaths, contract: Contract, window: dict, 
     champion_scores = load_scoring_model(paths, champion).predict(holdout) if champion else None
     context = {"champion_version": champion.version if champion else None, "holdout_rev": window["data_rev"],
                "holdout_start": window["holdout_start"], "reason": window["reason"]}
-    decision = evaluate_gate(contract.gate, y, challenger_scores, champion_scores, context)
+    decision = evaluate_gate(contract.gate, y, challenger_scores, champion_scores, context, holdout=holdout,
+                             predict=challenger.predict, slices=contract.slices, timestamp=contract.timestamp)
     logger.info("gate decision\n%s", decision.markdown())
     _log_decision(paths, trained["run_id"], decision)
     data_version = {"rev": window["data_rev"], "md5": window["md5"], "batches": window["batches"]}
@@ -173,7 +174,8 @@ def evaluate_challenger(paths: PlatformPaths, contract: Contract, window: dict, 
               "metric": decision.metric, "challenger_value": decision.challenger_value,
               "champion_value": decision.champion_value, "p_value": (decision.comparison or {}).get("p_value"),
               "effect": (decision.comparison or {}).get("effect"), "n": decision.n,
-              "trigger": window["reason"], "run_id": trained["run_id"], "signal_batch": window.get("signal_batch")}
+              "trigger": window["reason"], "run_id": trained["run_id"], "signal_batch": window.get("signal_batch"),
+              "blocking_checks": decision.blocking_checks}
     append_event(paths.ledger, contract.name, "gate_decision", batch_id=window.get("signal_batch"), **record)
     return record
 

@@ -205,3 +205,32 @@ def test_markdown_of_a_first_model_shows_its_interval():
     assert "| champion | none (first model) |" in text
     assert f"| CI of metric | [{decision.ci_low:.4f}, {decision.ci_high:.4f}] |" in text
     assert "p-value" not in text
+
+
+# --- several metrics, slices and behaviour (details in test_gate_checks.py) --------------------------------
+
+
+def test_one_metric_without_a_frame_is_the_plain_gate():
+    """Callers that pass no holdout frame get the metric verdict alone, with a one-row metrics table."""
+    y, challenger, champion = _holdout(2, 500, 1.0, 2.5)
+    decision = evaluate_gate(POLICY, y, challenger, champion)
+    assert decision.slices == [] and decision.behaviour == [] and decision.blocking_checks == []
+    [row] = decision.metrics
+    assert row["metric"] == "auc" and row["p_adjusted"] == row["p_value"] == decision.comparison["p_value"]
+    assert "## " not in decision.markdown()  # no extra tables
+
+
+def test_a_metric_listed_twice_is_tested_once():
+    policy = POLICY.model_copy(update={"metrics": ("auc", "brier", "auc")})
+    assert policy.all_metrics == ("auc", "brier")
+    y, challenger, champion = _holdout(3, 500, 1.0, 2.5)
+    assert [row["metric"] for row in evaluate_gate(policy, y, challenger, champion).metrics] == ["auc", "brier"]
+
+
+def test_several_metrics_promote_only_when_every_adjusted_p_is_below_alpha():
+    policy = POLICY.model_copy(update={"metrics": ("brier", "log_loss")})
+    for seed in range(10):
+        y, challenger, champion = _holdout(seed, 800, 1.0, 2.5)
+        decision = evaluate_gate(policy, y, challenger, champion)
+        every = all(row["p_adjusted"] < POLICY.alpha for row in decision.metrics)
+        assert (decision.decision == "promote") is every, seed
