@@ -24,8 +24,6 @@ formulas are checked against 2,000,000-row samples in the report.
 from __future__ import annotations
 
 import math
-import os
-import platform
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,6 +31,7 @@ from itertools import permutations
 from pathlib import Path
 
 import numpy as np
+from machine_info import describe_machine  # bench/ is on sys.path when a benchmark runs as a script
 from scipy.optimize import brentq
 from scipy.special import expit, logit
 from scipy.stats import norm
@@ -406,21 +405,6 @@ def weather_table() -> list[str]:
 
 
 # ---------------------------------------------------------------- report
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import torch
-
-    return (f"{cpu}, {len(os.sched_getaffinity(0))} cores, Python {platform.python_version()}, "
-            f"torch {torch.__version__}, no GPU used")
-
-
 def simulation_section() -> tuple[list[str], dict[str, dict[int, Tally]]]:
     base = Scenario.for_effect("auc", 0.0)
     lines = ["## 1. Simulated scores", "",
@@ -449,7 +433,7 @@ def main() -> None:
     sim_lines, nulls = simulation_section()
     lines = ["# Gate calibration: false promotions and power, naive vs `ml.gate.evaluate_gate`", "",
              f"Produced by `{COMMAND}` (from the repository root) on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.",
-             f"Machine: {machine()}.", ""]
+             f"Machine: {describe_machine()}.", ""]
     lines += sim_lines
     lines += ["## 2. Ten retrains of equally good models", "",
               f"P(at least one false promotion in {RETRAINS} gates) = 1 - (1 - p)^{RETRAINS}, from the effect-0 "

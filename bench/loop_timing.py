@@ -14,7 +14,6 @@ same work (task process start-up and imports, scheduling latency, deferral round
 from __future__ import annotations
 
 import os
-import platform
 import sqlite3
 import subprocess
 import sys
@@ -23,6 +22,8 @@ import time
 from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
+
+from machine_info import describe_machine  # bench/ is on sys.path when a benchmark runs as a script
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "loop.md"
@@ -66,18 +67,6 @@ def run_scheduler(root: Path) -> tuple[float, dict[tuple[str, str], list[float]]
     return seconds, tasks, dag_seconds
 
 
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {len(os.sched_getaffinity(0))} cores, Python {platform.python_version()}, no GPU used"
-
-
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="ct-bench-") as tmp:
         root = Path(tmp)
@@ -94,7 +83,7 @@ def main() -> None:
         "# Loop timing: the default weather scenario",
         "",
         f"Produced by `.venv/bin/python bench/loop_timing.py` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.",
-        f"Machine: {machine()}.",
+        f"Machine: {describe_machine()}.",
         "Scenario: `include/scenarios/weather_default.yaml` (backfill 1961-1976, 10 yearly batches 1977-1986, one "
         "corrupt batch; one bootstrap retrain and one drift retrain).",
         "",
