@@ -110,7 +110,7 @@ def download_run_artifact(paths: PlatformPaths, run_id: str, artifact_path: str)
 
     # Each artifact gets its own folder: MLflow lays out files and folders differently under dst_path.
     target = paths.cache / "runs" / run_id / artifact_path.replace("/", "__")
-    marker = target.with_suffix(".path")
+    marker = target.parent / f"{target.name}.path"  # not with_suffix: a.json and a.md must not share one
     if not marker.exists():
         client(paths)
         target.mkdir(parents=True, exist_ok=True)

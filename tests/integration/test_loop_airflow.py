@@ -129,6 +129,9 @@ def test_gate_show_prints_the_decision(loop):
     record = json.loads(result.stdout)
     assert record["decision"] in {"promote", "reject", "inconclusive"}
     assert {"metric", "n", "comparison", "decision_id"} <= set(record)
+    readable = subprocess.run([sys.executable, "-m", "ct.cli", "--home", str(paths.home), "gate", "show", "2",
+                               "--contract", "weather"], capture_output=True, text=True, check=True).stdout
+    assert readable.startswith("# Gate decision:") and record["decision"] in readable
 
 
 def test_report_written_by_cli_matches_the_ledger(loop, tmp_path):
