@@ -11,6 +11,7 @@ import pandas as pd
 
 from ml.batches import BatchManifest, atomic_write_json, batch_id_of
 from ml.contract import Contract
+from ml.gx_project import project_exists
 from ml.ledger import append_event
 from ml.settings import PlatformPaths
 from ml.versioning import commit_batch
@@ -76,7 +77,7 @@ def validate_landed_batch(paths: PlatformPaths, contract: Contract, manifest_pat
         verdict = {"batch_id": batch_id, "status": "unreadable", "failures": [{"check": "manifest",
                                                                              "message": str(error)}]}
         return _reject(paths, contract, manifest_file, verdict, str(error), kind="unreadable")
-    gx_root = paths.gx if (paths.gx / "gx").exists() or (paths.gx / "great_expectations.yml").exists() else None
+    gx_root = paths.gx if project_exists(paths.gx) else None  # else validate in memory (same derived suite)
     verdict, frame = validate_batch(manifest.data_path(manifest_file.parent), manifest, contract, gx_root=gx_root)
     if not verdict.passed:
         return _reject(paths, contract, manifest_file, verdict.to_dict(), verdict.reason(), kind=verdict.status)
