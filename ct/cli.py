@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ct.airflow_env import REPO_ROOT, TELEMETRY_OFF
 from ml.contract import ContractError, find_contracts, load_contract
-from ml.settings import PlatformPaths
+from ml.settings import PlatformPaths, contracts_dir
 
 DEFAULT_SCENARIO = REPO_ROOT / "include" / "scenarios" / "weather_default.yaml"
 
@@ -33,7 +33,7 @@ def _paths(args) -> PlatformPaths:
 def cmd_init(args) -> int:
     from ml.platform import init_platform
 
-    contracts = [load_contract(p) for p in find_contracts(args.contracts)]
+    contracts = [load_contract(p) for p in find_contracts(args.contracts or contracts_dir())]
     init_platform(_paths(args), contracts)
     print(f"platform home ready: {_paths(args).home}")
     return 0
@@ -82,7 +82,7 @@ def cmd_gate_show(args) -> int:
     from ml.registry import download_run_artifact, get_version
 
     paths = _paths(args)
-    contract = load_contract(Path(args.contracts) / f"{args.contract}.yaml")
+    contract = _contract(args)
     version = get_version(paths, contract.model_name, args.version)
     decision = json.loads(download_run_artifact(paths, version.run_id, "gate/decision.json").read_text())
     markdown = download_run_artifact(paths, version.run_id, "gate/decision.md").read_text()
@@ -93,7 +93,7 @@ def cmd_gate_show(args) -> int:
 def cmd_lineage(args) -> int:
     from ml.lineage import format_lineage, lineage
 
-    contract = load_contract(Path(args.contracts) / f"{args.contract}.yaml")
+    contract = _contract(args)
     record = lineage(_paths(args), contract, args.version)
     print(json.dumps(record, indent=2) if args.json else format_lineage(record))
     return 0
@@ -112,7 +112,7 @@ def cmd_quarantine_list(args) -> int:
 def cmd_quarantine_release(args) -> int:
     from ml.quarantine import release
 
-    contract = load_contract(Path(args.contracts) / f"{args.contract}.yaml")
+    contract = _contract(args)
     released, message = release(_paths(args), contract, args.batch)
     print(message)
     return 0 if released else 1
@@ -125,13 +125,22 @@ def cmd_demo(args) -> int:
                     mlflow_port=args.mlflow_port, keep_running=not args.no_wait)
 
 
+def _add_contract_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--contract", required=True, help="contract name")
+    parser.add_argument("--contracts", default=None, help="default: $CT_CONTRACTS_DIR or include/contracts")
+
+
+def _contract(args):
+    return load_contract(Path(args.contracts or contracts_dir()) / f"{args.contract}.yaml")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ct", description="Continuous-training platform on Airflow")
     parser.add_argument("--home", help="platform home (default: $CT_HOME or ./.ct)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     sub = parser.add_subparsers(dest="command", required=True)
     init = sub.add_parser("init", help="initialise CT_HOME")
-    init.add_argument("--contracts", default=str(REPO_ROOT / "include" / "contracts"))
+    init.add_argument("--contracts", default=None, help="default: $CT_CONTRACTS_DIR or include/contracts")
     init.set_defaults(func=cmd_init)
     sim = sub.add_parser("simulate", help="replay a scenario headless through the DAGs (dag.test)")
     sim.add_argument("--contract", required=True, help="contract YAML file")
@@ -146,14 +155,12 @@ def build_parser() -> argparse.ArgumentParser:
     gate = sub.add_parser("gate", help="gate decisions").add_subparsers(dest="gate_command", required=True)
     show = gate.add_parser("show", help="print the gate decision of a model version")
     show.add_argument("version")
-    show.add_argument("--contract", required=True, help="contract name")
-    show.add_argument("--contracts", default=str(REPO_ROOT / "include" / "contracts"))
+    _add_contract_arguments(show)
     show.add_argument("--json", action="store_true")
     show.set_defaults(func=cmd_gate_show)
     lin = sub.add_parser("lineage", help="the whole chain behind a model version")
     lin.add_argument("version")
-    lin.add_argument("--contract", required=True, help="contract name")
-    lin.add_argument("--contracts", default=str(REPO_ROOT / "include" / "contracts"))
+    _add_contract_arguments(lin)
     lin.add_argument("--json", action="store_true")
     lin.set_defaults(func=cmd_lineage)
     quarantine = sub.add_parser("quarantine", help="quarantined batches").add_subparsers(dest="q_command",
@@ -163,8 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     q_list.set_defaults(func=cmd_quarantine_list)
     q_release = quarantine.add_parser("release", help="re-validate a fixed batch and hand it back to landing")
     q_release.add_argument("batch", help="folder name under quarantine/<contract>/ (usually the batch id)")
-    q_release.add_argument("--contract", required=True, help="contract name")
-    q_release.add_argument("--contracts", default=str(REPO_ROOT / "include" / "contracts"))
+    _add_contract_arguments(q_release)
     q_release.set_defaults(func=cmd_quarantine_release)
     demo = sub.add_parser("demo", help="start Airflow and MLflow, replay the default scenario, watch it")
     demo.add_argument("--scenario", default=str(DEFAULT_SCENARIO))

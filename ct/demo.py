@@ -9,7 +9,6 @@ same on every run; the platform itself gets no demo-only path. Ctrl-C stops ever
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 import threading
@@ -17,7 +16,6 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from ct.airflow_env import REPO_ROOT
 from ct.services import (
     AirflowApi,
     PortError,
@@ -34,14 +32,10 @@ from ml.ledger import read_events
 from ml.platform import init_platform
 from ml.report import simulation_report
 from ml.scenario import land, load_scenario, plan_batches
-from ml.settings import PlatformPaths
+from ml.settings import PlatformPaths, contracts_dir
 from ml.sources import load_source
 
 SETTLE_TIMEOUT_S = 420
-
-
-def contracts_dir() -> Path:
-    return Path(os.environ.get("CT_CONTRACTS_DIR", REPO_ROOT / "include" / "contracts"))
 
 
 def say(message: str) -> None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_HOME = ".ct"
+DEFAULT_CONTRACTS_DIR = Path(__file__).resolve().parents[1] / "include" / "contracts"
 
 
 @dataclass(frozen=True)
@@ -87,3 +88,12 @@ def tracking_uri(paths: PlatformPaths, environ: dict[str, str] | None = None) ->
     """The MLflow tracking URI: ``MLFLOW_TRACKING_URI`` if set, else the embedded SQLite store."""
     env = os.environ if environ is None else environ
     return env.get("MLFLOW_TRACKING_URI") or f"sqlite:///{paths.mlflow_db}"
+
+
+def contracts_dir(environ: dict[str, str] | None = None) -> Path:
+    """Where contracts live: ``CT_CONTRACTS_DIR`` if set, else this repository's ``include/contracts``.
+
+    The DAG factories, the demo and the CLI all ask here, so they always agree on the set of contracts.
+    """
+    env = os.environ if environ is None else environ
+    return Path(env.get("CT_CONTRACTS_DIR", DEFAULT_CONTRACTS_DIR))

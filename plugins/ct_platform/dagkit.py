@@ -7,13 +7,9 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from ml.contract import Contract, duration_seconds, find_contracts, load_contract
-from ml.settings import PlatformPaths
-
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_CONTRACTS = PROJECT_ROOT / "include" / "contracts"
+from ml.settings import PlatformPaths, contracts_dir
 
 # The ingest DAG's start date. Without one, `@continuous` gives its first two runs the same logical date
 # (the first run's interval is empty), and the scheduler then refuses to create the second one.
@@ -24,10 +20,6 @@ DEFAULT_ARGS = {
     "retries": 2,
     "retry_delay": timedelta(seconds=15),
 }
-
-
-def contracts_dir() -> Path:
-    return Path(os.environ.get("CT_CONTRACTS_DIR", DEFAULT_CONTRACTS))
 
 
 def contracts() -> list[Contract]:
