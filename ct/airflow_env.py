@@ -18,9 +18,10 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 TELEMETRY_OFF = {"DO_NOT_TRACK": "1", "GX_ANALYTICS_ENABLED": "false", "MLFLOW_DISABLE_TELEMETRY": "true",
                  "DVC_NO_ANALYTICS": "1", "SCARF_ANALYTICS": "false"}
 
+# The train task takes a `gpu` slot whether or not it finds a GPU: with none, the one slot keeps CPU
+# trainings from running side by side on a small machine. Set CT_GPU_SLOTS to the GPU worker's GPU count.
 POOLS = {"dvc_writes": (1, "DVC writes are serialised: concurrent DVC commands fight over a lock"),
-         "training": (1, "one retrain at a time on this machine"),
-         "gpu": (1, "slots = GPUs on the GPU worker")}
+         "gpu": (int(os.environ.get("CT_GPU_SLOTS", "1")), "slots = GPUs on the GPU worker (CT_GPU_SLOTS)")}
 
 
 def airflow_environment(paths: PlatformPaths, base: dict[str, str] | None = None) -> dict[str, str]:

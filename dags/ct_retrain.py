@@ -2,7 +2,7 @@
 
 One DAG per contract (`ct_retrain_<contract>`), scheduled on the contract's `drift_signal` asset OR its
 `training.retrain_cron`. Training window pinned to a data version -> challenger trained (GPU when present,
-else CPU; pool `training`) -> champion and challenger scored on the same out-of-time holdout, paired test
+else CPU; queue and pool `gpu`) -> champion and challenger scored on the same out-of-time holdout, paired test
 -> model version registered with its release bundle -> `champion` alias moved only on a pass.
 Manual runs pass `reason` (and optionally `data_rev`) as params.
 """
@@ -58,7 +58,7 @@ def build_retrain_dag(contract) -> DAG:
             params = get_current_context()["params"]
             return pin(dagkit.paths(), dagkit.contract_by_name(name), _signal(name), params.get("data_rev") or None)
 
-        @task(pool="training", queue="gpu")
+        @task(pool="gpu", queue="gpu")
         def train_challenger(window: dict) -> dict:
             from ml.steps.retrain import train_challenger as train
 

@@ -276,6 +276,14 @@ class TrainingSpec(_Strict):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     # Small tabular networks train faster on one thread: 1.5 s vs 5.6 s for the weather bootstrap on 2 cores.
     cpu_threads: Annotated[int, Field(ge=1)] = 1
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto", description="auto: bf16 autocast on a CUDA GPU that supports it, fp32 on the CPU")
+    lr_scaling: Literal["none", "linear", "sqrt"] = Field(
+        "none", description="scale learning_rate by (batch_size / base_batch_size), or its square root")
+    base_batch_size: Annotated[int, Field(ge=1)] = 256
+    compile: bool = Field(False, description="torch.compile the network (pays off on a GPU for long runs)")
+    warm_start: bool = Field(False, description="fine-tune from the champion's weights instead of from scratch")
+    deterministic: bool = Field(False, description="torch.use_deterministic_algorithms for exact GPU reruns")
     window: WindowSpec = WindowSpec()
     retrain_cron: str | None = Field(None, description="cron fallback for the retrain DAG, e.g. @weekly")
 

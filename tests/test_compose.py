@@ -38,7 +38,7 @@ REQUIRED_SERVICES = {
 }
 # One-shot or on-demand services: no healthcheck, nothing waits for them to be healthy.
 ONE_SHOT = {"airflow-init", "airflow-cli"}
-POOLS = {"dvc_writes": 1, "gpu": 1, "training": 1}
+POOLS = {"dvc_writes": 1, "gpu": 1}
 TELEMETRY_OFF = {
     "DO_NOT_TRACK": "1",
     "GX_ANALYTICS_ENABLED": "false",

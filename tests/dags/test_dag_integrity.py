@@ -46,7 +46,8 @@ def test_dag_shape(dagbag, contract):
                                                   "gate_passed", "promote_champion"}
     # promotion is the last step: nothing runs after the alias moves
     assert retrain.get_task("promote_champion").downstream_list == []
-    assert retrain.get_task("train_challenger").pool == "training"
+    assert retrain.get_task("train_challenger").pool == "gpu"
+    assert retrain.get_task("train_challenger").queue == "gpu"
     assert ingest.get_task("commit_version").pool == "dvc_writes"
     for dag in (ingest, monitor, retrain):
         assert dag.max_active_runs == 1
