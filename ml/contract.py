@@ -215,13 +215,36 @@ class BehaviourSpec(_Strict):
         return named | {f for t in self.minimum_functionality for f in t.row}
 
 
+class ApprovalSpec(_Strict):
+    """Human sign-off after a passing gate: the retrain DAG waits on Airflow's ``ApprovalOperator``.
+
+    Every ``promote`` decision then needs an "Approve" in Airflow's Required Actions before the champion
+    alias moves. No answer within ``timeout`` counts as a rejection (the request's default), and a rejection
+    is recorded like any other decision. ``approvers`` (Airflow user ids) restricts who may answer.
+    """
+
+    required: bool = False
+    timeout: str = Field("72h", description="how long to wait for an answer, e.g. 72h; then it is a rejection")
+    subject: str | None = Field(None, description="headline of the request (default: names model and version)")
+    approvers: tuple[Annotated[str, Field(min_length=1)], ...] = Field(
+        (), description="Airflow user ids who may answer; empty: anyone allowed to act on the DAG")
+
+    @field_validator("timeout")
+    @classmethod
+    def _positive_duration(cls, value: str) -> str:
+        if duration_seconds(value) <= 0:
+            raise ValueError(f"{value!r} is not a positive duration: the request would time out at once")
+        return value
+
+
 class GatePolicy(_Strict):
     """How a challenger must beat the champion on a fresh out-of-time holdout.
 
     ``metric`` is the primary metric; ``metrics`` may list more, all compared with the same rule, margin and
     min_effect (each in its own units), Holm-adjusted together: promotion needs every adjusted p < alpha.
     Each contract slice must then be non-inferior (within ``slice_margin``, Holm across slices) unless it
-    has fewer than ``min_slice_rows`` holdout rows, and every ``behaviour`` test must pass.
+    has fewer than ``min_slice_rows`` holdout rows, and every ``behaviour`` test must pass. With
+    ``approval.required`` a passing gate still waits for a person's "Approve" before the alias moves.
     """
 
     metric: _GateMetric = "auc"
@@ -237,6 +260,7 @@ class GatePolicy(_Strict):
     min_slice_rows: Annotated[int, Field(ge=1)] = 100
     slice_margin: Annotated[float, Field(gt=0)] = 0.05
     behaviour: BehaviourSpec = BehaviourSpec()
+    approval: ApprovalSpec = ApprovalSpec()
 
     @property
     def all_metrics(self) -> tuple[str, ...]:
