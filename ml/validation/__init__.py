@@ -2,8 +2,10 @@
 
 Three stages, each short-circuiting the next:
 
-1. **file** (status ``unreadable``): the bytes match the manifest's SHA-256 and parse as a CSV
-   (:func:`read_batch_file`).
+1. **file** (status ``unreadable``): the bytes match the manifest's SHA-256 and parse as a CSV; both are
+   checked by streaming the file (:func:`scan_batch_file`), and a file of more rows than the contract allows
+   for the batch (``batch.max_rows`` x periods) is refused before it is loaded (status ``quality``), so memory
+   is bounded by the contract, not by what lands (:mod:`ml.validation.reading`).
 2. **schema** (status ``schema_change``): the columns are the contract's, in any order, and each arrived
    type fits the declared one (:func:`check_schema`).
 3. **quality** (status ``quality``): the Great Expectations suite derived from the contract
@@ -17,7 +19,6 @@ an in-memory context validates (tests, CLI). A corrupt batch is a verdict with r
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from pathlib import Path
@@ -25,7 +26,7 @@ from typing import Any, NamedTuple
 
 import pandas as pd
 
-from ml.batches import BatchManifest
+from ml.batches import BatchManifest, file_sha256
 from ml.contract import Contract
 from ml.gx_project import BATCH_DEFINITION, DATASOURCE, GxProjectError, asset_name
 from ml.validation.common import (  # noqa: F401  (public API)
@@ -42,13 +43,17 @@ from ml.validation.common import (  # noqa: F401  (public API)
 )
 from ml.validation.expectations import batch_periods, build_expectation_suite, expectation_parameters  # noqa: F401  (public API)
 from ml.validation.explain import gx_failures  # noqa: F401  (public API)
-from ml.validation.reading import (
-    _parse_csv,
-    read_batch_file,  # noqa: F401  (public API)
+from ml.validation.reading import (  # noqa: F401  (public API)
+    FileShape,
+    load_batch_file,
+    read_batch_file,
+    scan_batch_file,
 )
 from ml.validation.schema import arrived_types, check_schema, declared_types, to_contract_types  # noqa: F401  (public API)
 
 logger = logging.getLogger(__name__)
+
+ROW_COUNT_CHECK = "expect_table_row_count_to_be_between"  # the GX check of the same rule, for one name in reports
 
 # --------------------------------------------------------------------------------------------- entry point
 
@@ -88,11 +93,10 @@ def _validate(
     if problem is not None:
         return make(UNREADABLE, [problem]), None
     try:
-        raw = path.read_bytes()
+        digest = file_sha256(path)  # streamed: the file is never held in memory whole
     except OSError as error:
         message = f"cannot read data file {path} named by the manifest ({error.strerror}); re-publish the batch"
         return make(UNREADABLE, [CheckFailure("file.missing", None, message)]), None
-    digest = hashlib.sha256(raw).hexdigest()
     if digest != manifest.sha256:
         message = (
             f"{path.name} does not match its manifest (sha256 {digest[:12]}... vs {manifest.sha256[:12]}...): "
@@ -100,7 +104,11 @@ def _validate(
         )
         return make(UNREADABLE, [CheckFailure("file.checksum", None, message)]), None
     try:
-        frame = _parse_csv(raw, path, contract)
+        shape = scan_batch_file(path)
+        too_many = _too_many_rows(path, shape, manifest, contract)
+        if too_many is not None:
+            return make(QUALITY, [too_many], shape.rows), None
+        frame = load_batch_file(path, contract)
     except BatchReadError as error:
         return make(UNREADABLE, [CheckFailure("file.unreadable", None, str(error))]), None
     schema_failures = check_schema(frame, contract)
@@ -121,6 +129,19 @@ def _validate(
         data_docs_path=run.docs_path,
     )
     return verdict, (typed if verdict.passed else None)
+
+
+def _too_many_rows(path: Path, shape: FileShape, manifest: BatchManifest, contract: Contract) -> CheckFailure | None:
+    """A file of more rows than the contract allows is refused before it is loaded: memory stays bounded."""
+    limit = expectation_parameters(manifest, contract)["max_rows"]
+    if shape.rows <= limit:
+        return None
+    message = (
+        f"{path.name} holds {shape.rows} rows, more than the {limit} contract {contract.name!r} allows for this "
+        f"batch (batch.max_rows {contract.batch.max_rows} x {batch_periods(manifest, contract)} period(s)); it was "
+        "not loaded, so validation memory stays bounded: split it into smaller batches, or raise batch.max_rows"
+    )
+    return CheckFailure(ROW_COUNT_CHECK, None, message, [shape.rows])
 
 
 def _manifest_problem(manifest: BatchManifest, contract: Contract) -> CheckFailure | None:

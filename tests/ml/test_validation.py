@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml.batches import BatchManifest, publish_batch
+from ml.batches import BatchManifest, file_sha256, publish_batch
 from ml.contract import Contract, load_contract
 from ml.gx_project import checkpoint_name, init_gx_project, project_config_path, suite_name
 from ml.sources import load_source
@@ -242,6 +242,35 @@ def test_corruption_gets_its_status_and_a_failure_naming_it(
     document = json.dumps(verdict.to_dict(), allow_nan=False)  # verdicts travel as JSON (XCom, ledger)
     assert ValidationVerdict.from_dict(json.loads(document)) == verdict
     assert case.check in verdict.reason()
+
+
+def test_very_large_file_is_refused_in_bounded_memory(tmp_path: Path, year: pd.DataFrame, contract: Contract) -> None:
+    """A file hundreds of times the contract's row limit is streamed, counted and refused, never loaded."""
+    import tracemalloc
+
+    body = _csv(year).split(b"\n", 1)[1]
+    path = tmp_path / "weather-1950.csv"
+    with path.open("wb") as handle:
+        handle.write(_csv(year.head(0)))
+        for _ in range(300):  # 109,500 rows, about 100 times the 400-row limit of a yearly batch
+            handle.write(body)
+    rows = 300 * len(year)
+    manifest = BatchManifest("weather-1950", "weather", path.name, file_sha256(path), rows, START.isoformat(),
+                             END.isoformat(), PRODUCED.isoformat())
+    size = path.stat().st_size
+
+    tracemalloc.start()
+    try:
+        verdict, frame = validate_batch(path, manifest, contract)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert size > 15_000_000 and frame is None
+    assert verdict.status == QUALITY and verdict.rows == rows
+    [failure] = verdict.failures
+    assert failure.check == "expect_table_row_count_to_be_between" and "not loaded" in failure.message
+    assert peak < 4_000_000, f"peak {peak / 1e6:.1f} MB while validating a {size / 1e6:.0f} MB file"
 
 
 def test_checksum_mismatch_is_unreadable(tmp_path: Path, year: pd.DataFrame, contract: Contract) -> None:
