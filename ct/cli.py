@@ -86,6 +86,11 @@ def cmd_gate_show(args) -> int:
     version = get_version(paths, contract.model_name, args.version)
     decision = json.loads(download_run_artifact(paths, version.run_id, "gate/decision.json").read_text())
     markdown = download_run_artifact(paths, version.run_id, "gate/decision.md").read_text()
+    if version.tags.get("ct.approval"):  # a person answered (or the request timed out): show who and when
+        from ml.steps.retrain import APPROVAL_ARTIFACT, approval_markdown
+
+        decision["approval"] = json.loads(download_run_artifact(paths, version.run_id, APPROVAL_ARTIFACT).read_text())
+        markdown += approval_markdown(decision["approval"])
     print(json.dumps(decision, indent=2) if args.json else markdown)
     return 0
 

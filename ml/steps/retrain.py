@@ -12,7 +12,7 @@ import pandas as pd
 from ml.bundle import release_bundle
 from ml.contract import Contract
 from ml.gate import GateDecision, evaluate_gate
-from ml.ledger import append_event
+from ml.ledger import append_event, read_events
 from ml.model import ScoringModel
 from ml.registry import (
     CHAMPION,
@@ -23,6 +23,7 @@ from ml.registry import (
     load_scoring_model,
     promote,
     register_version,
+    set_version_tags,
     version_by_alias,
 )
 from ml.settings import PlatformPaths
@@ -180,12 +181,122 @@ def evaluate_challenger(paths: PlatformPaths, contract: Contract, window: dict, 
     return record
 
 
-def promote_challenger(paths: PlatformPaths, contract: Contract, gate: dict) -> dict:
-    """Move the champion alias to the gated version (last step: every record is already written)."""
+def promote_challenger(paths: PlatformPaths, contract: Contract, gate: dict, approval: dict | None = None) -> dict:
+    """Move the champion alias to the gated version (last step: every record is already written).
+
+    When the contract requires human approval, ``approval`` is the answer of Airflow's ApprovalOperator;
+    only an "Approve" promotes, and the approver is recorded before the alias moves.
+    """
     if gate["decision"] != "promote":
         raise ValueError(f"refusing to promote version {gate['version']}: gate decision is {gate['decision']}")
+    approved = None
+    if contract.gate.approval.required:
+        outcome = approval_outcome(approval)["outcome"] if approval else "missing"
+        if outcome != APPROVED:
+            raise ValueError(f"refusing to promote version {gate['version']}: the contract requires human approval "
+                             f"and the answer is {outcome!r}; approve it in Airflow's Required Actions")
+        approved = record_approval(paths, contract, gate, approval)
     previous = promote(paths, contract.model_name, gate["version"])
     event = {"version": gate["version"], "previous": previous, "decision_id": gate["decision_id"],
              "batch_id": gate.get("signal_batch")}
+    if approved is not None:
+        event.update({"approved_by": approved["approver"], "approver_id": approved["approver_id"],
+                      "approved_at": approved["responded_at"]})
     append_event(paths.ledger, contract.name, "champion_changed", **event)
     return event
+
+
+# Human approval (contract `gate.approval`). The answer comes from Airflow's ApprovalOperator, whose options
+# are these two strings; this module does not import Airflow, and the DAG integrity test checks they agree.
+APPROVE_OPTION, REJECT_OPTION = "Approve", "Reject"
+APPROVED, REJECTED, TIMED_OUT = "approved", "rejected", "timed_out"
+APPROVAL_ARTIFACT = "gate/approval.json"
+
+
+def approval_request(paths: PlatformPaths, contract: Contract, gate: dict) -> str:
+    """The Markdown a person reads before approving: the gate decision's numbers, from its stored record."""
+    decision = json.loads(download_run_artifact(paths, gate["run_id"], "gate/decision.json").read_text())
+    comparison = decision.get("comparison") or {}
+    champion = gate.get("champion_version")
+    lines = [f"Gate decision `{decision['decision_id']}`: **{decision['decision']}** version {gate['version']} "
+             f"of `{contract.model_name}` (champion now: {champion or 'none, first model'}).", "",
+             decision["reason"], "", "| | |", "|---|---|",
+             f"| metric | {decision['metric']} ({decision['rule']}, alpha {decision['alpha']}) |",
+             f"| holdout rows | {decision['n']} (data version {decision['context'].get('holdout_rev')}) |",
+             f"| challenger | {decision['challenger_value']:.4f} |"]
+    if comparison:
+        lines += [f"| champion | {decision['champion_value']:.4f} |",
+                  f"| effect (challenger - champion) | {comparison['effect']:+.4f} |",
+                  f"| CI of effect | [{comparison['ci_low']:.4f}, {comparison['ci_high']:.4f}] |",
+                  f"| test, one-sided p | {comparison['test']}, {comparison['p_value']:.3g} |",
+                  f"| minimum detectable effect | {comparison['mde']:.4f} |"]
+    if decision.get("ci_low") is not None:
+        lines.append(f"| CI of metric | [{decision['ci_low']:.4f}, {decision['ci_high']:.4f}] |")
+    lines += [f"| p ({row['metric']}), Holm-adjusted | {row['p_value']:.3g}, {row['p_adjusted']:.3g} |"
+              for row in decision.get("metrics", []) if row.get("p_adjusted") is not None]
+    checks = [f"{len(decision.get('slices', []))} slices", f"{len(decision.get('behaviour', []))} behavioural tests"]
+    timeout = contract.gate.approval.timeout
+    lines += ["", f"Checks: {', '.join(checks)}, none blocking. Full record: `ct gate show {gate['version']} "
+              f"--contract {contract.name}`.", "",
+              f"**Approve** moves the `champion` alias to version {gate['version']}. **Reject** keeps the champion "
+              f"and records your rejection. No answer within {timeout} counts as a rejection."]
+    return "\n".join(lines) + "\n"
+
+
+def approval_outcome(response: dict | None) -> dict:
+    """Who answered the approval request, when, and what it means: approved, rejected or timed out."""
+    if not response or not response.get("chosen_options"):
+        raise ValueError("no answer to the approval request: expected the ApprovalOperator's result "
+                         "{chosen_options, responded_by_user, responded_at}")
+    chosen = list(response["chosen_options"])
+    user = response.get("responded_by_user") or None
+    if chosen == [APPROVE_OPTION]:
+        outcome = APPROVED
+    elif chosen == [REJECT_OPTION]:
+        # Airflow answers a timed-out request with its default (Reject) and no responding user.
+        outcome = REJECTED if user else TIMED_OUT
+    else:
+        raise ValueError(f"unexpected approval answer {chosen}: expected [{APPROVE_OPTION!r}] or [{REJECT_OPTION!r}]")
+    responded_at = response.get("responded_at")
+    return {"outcome": outcome, "approver": user["name"] if user else None, "approver_id": user["id"] if user else None,
+            "responded_at": responded_at.isoformat() if hasattr(responded_at, "isoformat") else responded_at}
+
+
+def record_approval(paths: PlatformPaths, contract: Contract, gate: dict, response: dict | None) -> dict:
+    """Record a person's answer to a passing gate: version tags, the run's gate/approval.json, a ledger event.
+
+    Idempotent: a retried task finds its ledger event and writes nothing twice.
+    """
+    record = {"version": gate["version"], "decision_id": gate["decision_id"], "run_id": gate["run_id"],
+              **approval_outcome(response)}
+    done = [e for e in read_events(paths.ledger, contract.name, ["approval"])
+            if e.get("version") == record["version"] and e.get("decision_id") == record["decision_id"]]
+    if done:
+        return {k: done[-1].get(k) for k in record}
+    tags = {"ct.approval": record["outcome"], "ct.approver": record["approver"] or "",
+            "ct.approver_id": record["approver_id"] or "", "ct.approval_at": record["responded_at"] or ""}
+    set_version_tags(paths, contract.model_name, gate["version"], tags)
+    client(paths).log_dict(gate["run_id"], record, APPROVAL_ARTIFACT)
+    append_event(paths.ledger, contract.name, "approval", batch_id=gate.get("signal_batch"), **record)
+    logger.info("version %s: %s by %s at %s", record["version"], record["outcome"], record["approver"] or "nobody",
+                record["responded_at"])
+    return record
+
+
+def record_rejection(paths: PlatformPaths, contract: Contract, gate: dict, response: dict | None) -> dict:
+    """A passing gate that a person rejected (or nobody answered in time): recorded, the champion stays."""
+    if approval_outcome(response)["outcome"] == APPROVED:
+        raise ValueError(f"version {gate['version']} was approved but not promoted: promote_champion did not run; "
+                         "clear it in Airflow to promote")
+    record = record_approval(paths, contract, gate, response)
+    logger.warning("version %s not promoted: %s by %s; champion unchanged", record["version"], record["outcome"],
+                   record["approver"] or "nobody (timeout)")
+    return record
+
+
+def approval_markdown(record: dict) -> str:
+    """The approval lines of ``ct gate show``."""
+    who = f"{record['approver']} (id {record['approver_id']})" if record.get("approver") else "nobody (timed out)"
+    return "\n".join(["", "## Human approval", "", "| field | value |", "|---|---|",
+                      f"| outcome | {record['outcome']} |", f"| approver | {who} |",
+                      f"| answered at | {record.get('responded_at')} |"]) + "\n"
