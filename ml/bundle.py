@@ -13,6 +13,7 @@ from importlib import metadata
 from pathlib import Path
 
 from ml.contract import Contract, contract_hash
+from ml.environment import torch_environment
 from ml.features import feature_code_hash
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -50,20 +51,10 @@ def library_versions() -> dict[str, str]:
 
 
 def hardware_info(device: str, device_name: str) -> dict[str, str]:
-    import torch
-
-    info = {"device": device, "device_name": device_name, "machine": platform.machine(),
-            "cpu_count": str(_cpu_count())}
-    if device == "cuda":
-        info.update({"cuda": str(torch.version.cuda), "cudnn": str(torch.backends.cudnn.version()),
-                     "gpu_count": str(torch.cuda.device_count())})
+    """Device, CUDA, cuDNN and driver versions, GPU name and count (``hw.*`` tags; torch is under ``lib.``)."""
+    info = {"device": device, "device_name": device_name}
+    info.update({k: v for k, v in torch_environment(device).items() if k not in ("torch", "torch_threads")})
     return info
-
-
-def _cpu_count() -> int:
-    import os
-
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def release_bundle(contract: Contract, *, data_version: dict, holdout_version: dict, window: dict, seed: int,

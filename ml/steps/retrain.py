@@ -29,6 +29,7 @@ from ml.registry import (
 from ml.settings import PlatformPaths
 from ml.steps.monitor import PREDICTION, REFERENCE_ARTIFACT
 from ml.train import train_model
+from ml.training_run import log_training
 from ml.versioning import (
     DataVersionError,
     committed_batches,
@@ -97,24 +98,30 @@ def _reference_sample(train: pd.DataFrame, contract: Contract, model: ScoringMod
     return sample.assign(**{PREDICTION: model.predict(sample)})
 
 
+def _warm_start_model(paths: PlatformPaths, contract: Contract) -> tuple[ScoringModel | None, str | None]:
+    """The champion to fine-tune from, when the contract asks for warm starts and there is one."""
+    if not contract.training.warm_start:
+        return None, None
+    ensure_registered_model(paths, contract.model_name, contract.description)
+    champion = version_by_alias(paths, contract.model_name, CHAMPION)
+    return (load_scoring_model(paths, champion), champion.version) if champion else (None, None)
+
+
 def train_challenger(paths: PlatformPaths, contract: Contract, window: dict, seed: int | None = None) -> dict:
     """Train on the window minus its holdout; log everything to a new MLflow run; return the run's ids."""
     import mlflow
 
     train, _ = _split_window(paths, contract, window)
-    result = train_model(train, contract, seed=seed)
+    start_from, start_version = _warm_start_model(paths, contract)
+    result = train_model(train, contract, seed=seed, warm_start=start_from)
+    if result.fallback_reason:
+        logger.warning("CPU fallback: %s", result.fallback_reason)
     client(paths)
     experiment = ensure_experiment(paths, contract.name)
     with mlflow.start_run(experiment_id=experiment, run_name=f"retrain-{window['reason']}") as run:
-        mlflow.log_params({"seed": result.seed, "window_rows": len(train), "window_start": window["start"],
-                           "holdout_start": window["holdout_start"], "data_rev": window["data_rev"],
-                           "reason": window["reason"], **contract.training.model_dump(exclude={"window", "model"}),
-                           "model": json.dumps(contract.training.model.model_dump())})
-        for row in result.history:
-            mlflow.log_metrics({"train_loss": row["train_loss"], "val_loss": row["val_loss"]}, step=row["epoch"])
-        mlflow.log_metrics({"rows_per_second": result.rows_per_second, "best_epoch": result.best_epoch})
-        mlflow.set_tags({"ct.device": result.device, "ct.device_name": result.device_name,
-                         "ct.cpu_fallback": result.fallback_reason or "", "ct.contract": contract.name})
+        log_training(result, contract, {"window_rows": len(train), "window_start": window["start"],
+                                        "holdout_start": window["holdout_start"], "data_rev": window["data_rev"],
+                                        "reason": window["reason"]}, start_version)
         with tempfile.TemporaryDirectory() as tmp:
             result.model.save(Path(tmp) / "model")
             mlflow.log_artifacts(str(Path(tmp) / "model"), "model")
@@ -123,7 +130,9 @@ def train_challenger(paths: PlatformPaths, contract: Contract, window: dict, see
             mlflow.log_artifact(str(reference), str(Path(REFERENCE_ARTIFACT).parent))
     return {"run_id": run.info.run_id, "artifact_uri": run.info.artifact_uri, "device": result.device,
             "device_name": result.device_name, "seed": result.seed, "best_epoch": result.best_epoch,
-            "train_rows": len(train)}
+            "train_rows": len(train), "precision": result.precision, "warm_start": result.warm_start,
+            "warm_start_version": start_version if result.warm_start == "champion" else None,
+            "cpu_fallback": result.fallback_reason}
 
 
 def _log_decision(paths: PlatformPaths, run_id: str, decision: GateDecision) -> None:
@@ -169,6 +178,10 @@ def evaluate_challenger(paths: PlatformPaths, contract: Contract, window: dict, 
     tags.update({"ct." + k: v for k, v in decision.summary_tags().items()})
     tags.update(_holdout_metric_tags(contract, y, challenger_scores))
     tags["ct.reason"] = window["reason"]
+    # How it was trained, on the version too: `ct reproduce` needs the starting weights of a fine-tuned model.
+    tags.update({"ct.precision": trained.get("precision", "fp32"), "ct.warm_start": trained.get("warm_start", ""),
+                 "ct.warm_start_version": trained.get("warm_start_version") or "",
+                 "ct.cpu_fallback": trained.get("cpu_fallback") or ""})
     version = register_version(paths, contract.model_name, trained["run_id"], trained["artifact_uri"], tags)
     record = {"decision": decision.decision, "decision_id": decision.decision_id, "reason": decision.reason,
               "version": version.version, "champion_version": context["champion_version"],
