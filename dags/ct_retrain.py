@@ -4,13 +4,32 @@ One DAG per contract (`ct_retrain_<contract>`), scheduled on the contract's `dri
 `training.retrain_cron`. Training window pinned to a data version -> challenger trained (GPU when present,
 else CPU; queue and pool `gpu`) -> champion and challenger scored on the same out-of-time holdout, paired test
 -> model version registered with its release bundle -> `champion` alias moved only on a pass.
+When the contract sets `gate.approval.required`, a passing gate waits in `approve_promotion` (Airflow's
+ApprovalOperator: Browse -> Required Actions) and only "Approve" promotes; a rejection, or no answer within
+`gate.approval.timeout`, is recorded by `record_rejection` and the champion stays.
 Manual runs pass `reason` (and optionally `data_rev`) as params.
 """
 
 from __future__ import annotations
 
-from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, Metadata, Param, get_current_context, task
+from datetime import timedelta
+
+from airflow.sdk import (
+    DAG,
+    AssetOrTimeSchedule,
+    CronTriggerTimetable,
+    Metadata,
+    Param,
+    XComArg,
+    get_current_context,
+    task,
+)
 from ct_platform import assets, dagkit
+from ct_platform.approval import ANSWER_KEY, GateApprovalOperator
+
+from ml.contract import duration_seconds
+
+APPROVAL_TASK = "approve_promotion"
 
 
 def _signal(name: str) -> dict:
@@ -35,8 +54,32 @@ def _schedule(contract):
     return [assets.drift_signal(contract.name)]
 
 
+def _approval_macros(name: str) -> dict:
+    def approval_request(gate: dict) -> str:
+        from ml.steps.retrain import approval_request as request
+
+        return request(dagkit.paths(), dagkit.contract_by_name(name), gate)
+
+    return {"approval_request": approval_request}
+
+
+def _approval(contract) -> GateApprovalOperator:
+    """Airflow's own approval step; no answer within the timeout takes the default, Reject."""
+    spec = contract.gate.approval
+    return GateApprovalOperator(
+        task_id=APPROVAL_TASK,
+        subject=spec.subject or f"Promote {contract.model_name} version "
+                                "{{ ti.xcom_pull(task_ids='evaluate_gate')['version'] }} to champion?",
+        body="{{ approval_request(ti.xcom_pull(task_ids='evaluate_gate')) }}",
+        defaults=GateApprovalOperator.REJECT,
+        response_timeout=timedelta(seconds=duration_seconds(spec.timeout)),
+        assigned_users=[{"id": user, "name": user} for user in spec.approvers] or None,
+    )
+
+
 def build_retrain_dag(contract) -> DAG:
     name = contract.name
+    approval_required = contract.gate.approval.required
     with DAG(
         dag_id=f"ct_retrain_{name}",
         description=f"Train, gate and promote a challenger for {name}",
@@ -49,6 +92,7 @@ def build_retrain_dag(contract) -> DAG:
         params={"reason": Param("", type="string", description="why: manual, schedule, ... (empty: inferred)"),
                 "data_rev": Param("", type="string", description="data revision to train on (empty: newest)"),
                 "signal": Param({}, type="object")},
+        user_defined_macros=_approval_macros(name) if approval_required else None,
     ) as dag:
 
         @task
@@ -75,16 +119,32 @@ def build_retrain_dag(contract) -> DAG:
             return gate["decision"] == "promote"
 
         @task(outlets=[assets.champion(name)])
-        def promote_champion(gate: dict):
+        def promote_champion(gate: dict, approval: dict | None = None):
             from ml.steps.retrain import promote_challenger
 
-            event = promote_challenger(dagkit.paths(), dagkit.contract_by_name(name), gate)
+            event = promote_challenger(dagkit.paths(), dagkit.contract_by_name(name), gate, approval)
             yield Metadata(assets.champion(name), event)
             return event  # noqa: B901 - Airflow exhausts the generator and pushes this value to XCom
 
+        # Runs only when the approval skipped promote_champion (a rejection or a timeout). It pulls its inputs
+        # instead of taking them as arguments: that would make it a direct downstream of the approval, which
+        # a rejection skips.
+        @task(trigger_rule="all_skipped")
+        def record_rejection() -> dict:
+            from ml.steps.retrain import record_rejection as record
+
+            ti = get_current_context()["ti"]
+            return record(dagkit.paths(), dagkit.contract_by_name(name), ti.xcom_pull(task_ids="evaluate_gate"),
+                          ti.xcom_pull(task_ids=APPROVAL_TASK, key=ANSWER_KEY))
+
         window = pin_training_window()
         gate = evaluate_gate(window, train_challenger(window))
-        gate_passed(gate) >> promote_champion(gate)
+        if approval_required:
+            approval = _approval(contract)
+            promoted = promote_champion(gate, XComArg(approval, key=ANSWER_KEY))
+            gate_passed(gate) >> approval >> promoted >> record_rejection()
+        else:
+            gate_passed(gate) >> promote_champion(gate)
     return dag
 
 
