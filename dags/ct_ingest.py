@@ -4,6 +4,10 @@ One DAG per contract (`ct_ingest_<contract>`), running continuously, one run at 
 fails its contract's checks is moved to `quarantine/<contract>/<batch>/` with a reason file, and
 `validate_batch` fails red with the same reason; later batches keep flowing. A passing batch becomes one
 git + DVC data version and emits the `validated_batch` asset event that starts the monitor.
+
+When no batch lands within the contract's `freshness.no_batch_within`, `wait_for_batch` fails red and its
+failure callback raises an alert: a `freshness_alert` ledger event, then the hooks named in
+`CT_ALERT_CALLBACK` (see `plugins/ct_platform/alerts.py`).
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 from airflow.sdk import DAG, Metadata, task
 from airflow.sdk.exceptions import AirflowFailException
 from ct_platform import assets, dagkit
+from ct_platform.alerts import FeedAlert
 from ct_platform.sensors import LandingSensor
 
 
@@ -27,8 +32,10 @@ def build_ingest_dag(contract) -> DAG:
         doc_md=__doc__,
         tags=["ct", name, "ingest"],
     ) as dag:
-        wait = LandingSensor(task_id="wait_for_batch", folder=str(dagkit.paths().landing_for(name)),
-                             timeout=dagkit.silence_timeout(contract), retries=0)
+        landing = str(dagkit.paths().landing_for(name))
+        sla = contract.freshness.no_batch_within
+        wait = LandingSensor(task_id="wait_for_batch", folder=landing, timeout=dagkit.silence_timeout(contract),
+                             sla=sla, retries=0, on_failure_callback=FeedAlert(name, sla, landing))
 
         @task(retries=0)
         def validate_batch(manifest: str) -> dict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,20 +14,34 @@ from ml.batches import ready_manifests
 
 
 class LandingTrigger(BaseTrigger):
-    """Fires with the oldest ready manifest in ``folder``; polls every ``poll_interval`` seconds."""
+    """Fires with the oldest ready manifest in ``folder``; polls every ``poll_interval`` seconds.
 
-    def __init__(self, folder: str, poll_interval: float = 2.0):
+    With ``deadline`` (an ISO 8601 instant), fires ``{"silent_since": ..., "deadline": ...}`` instead once the
+    deadline passes with nothing landed: the contract's silence SLA, judged in the trigger itself so that it
+    also holds where deferral timeouts are not enforced (``dag.test()`` runs triggers inline, without them).
+    """
+
+    def __init__(self, folder: str, poll_interval: float = 2.0, deadline: str | None = None,
+                 waiting_since: str | None = None):
         super().__init__()
         self.folder = folder
         self.poll_interval = poll_interval
+        self.deadline = deadline
+        self.waiting_since = waiting_since
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        return ("ct_platform.triggers.LandingTrigger", {"folder": self.folder, "poll_interval": self.poll_interval})
+        return ("ct_platform.triggers.LandingTrigger", {"folder": self.folder, "poll_interval": self.poll_interval,
+                                                        "deadline": self.deadline,
+                                                        "waiting_since": self.waiting_since})
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        deadline = datetime.fromisoformat(self.deadline) if self.deadline else None
         while True:
             ready = await asyncio.to_thread(ready_manifests, Path(self.folder))
             if ready:
                 yield TriggerEvent({"manifest": str(ready[0])})
+                return
+            if deadline is not None and datetime.now(UTC) >= deadline:
+                yield TriggerEvent({"silent_since": self.waiting_since, "deadline": self.deadline})
                 return
             await asyncio.sleep(self.poll_interval)
