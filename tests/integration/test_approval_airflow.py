@@ -173,7 +173,6 @@ def test_the_request_shows_the_gate_decision(platform, rejected):
     assert gate["decision_id"] in request["body"] and "**promote**" in request["body"]
     assert "CI of metric" in request["body"] and "| metric | auc" in request["body"]
     assert request["assigned_users"] == [{"id": "reviewer", "name": "reviewer"}]
-    print(request["body"])
 
 
 def test_only_an_assigned_approver_may_answer(rejected):
