@@ -339,9 +339,12 @@ def _family_rows(family: str, scores: list[np.ndarray], y: np.ndarray, contract)
 
     rows = []
     correlation = np.corrcoef(np.vstack(scores))[np.triu_indices(len(scores), 1)].mean()
-    for metric, policy in POLICIES.items():
-        policy = contract.gate if metric == "auc" else policy
-        values = [metric_value(metric, y, s) for s in scores]
+    # The contract's AUC gate, and the same gate without its practical threshold (min_promoted_effect 0).
+    variants = [("auc", contract.gate), ("auc, min_promoted_effect 0",
+                                         contract.gate.model_copy(update={"min_promoted_effect": 0.0})),
+                ("accuracy", POLICIES["accuracy"])]
+    for label, policy in variants:
+        metric = policy.metric
         tally, winners, effects = Tally(), set(), []
         for i, j in permutations(range(len(scores)), 2):
             decision = evaluate_gate(policy, y, scores[i], scores[j])
@@ -349,7 +352,8 @@ def _family_rows(family: str, scores: list[np.ndarray], y: np.ndarray, contract)
             effects.append(abs(decision.comparison["effect"]))
             if decision.decision == "promote":
                 winners.add(i)
-        rows.append(f"| {family} | {metric} | {len(scores)} | {tally.trials} | {min(values):.4f} / "
+        values = [metric_value(metric, y, s) for s in scores]
+        rows.append(f"| {family} | {label} | {len(scores)} | {tally.trials} | {min(values):.4f} / "
                     f"{np.mean(values):.4f} / {max(values):.4f} | {correlation:.3f} | {np.mean(effects):.4f} | "
                     f"{tally.naive / tally.trials:.3f} | {tally.promote / tally.trials:.3f} ({tally.promote}) | "
                     f"{tally.inconclusive / tally.trials:.3f} | {np.mean(tally.mde):.4f} | {len(winners)} | "
@@ -370,7 +374,8 @@ def weather_table() -> list[str]:
              f"- **seed**: the same rows, seeds 0..{SEED_MODELS - 1}.",
              "- **bootstrap**: rows resampled with replacement (kept in time order), a different seed each.", "",
              "Every ordered pair (challenger, champion) of one family is gated on the same holdout: the AUC gate "
-             f"is the contract's (`gate:` min_effect {contract.gate.min_effect}), the accuracy gate min_effect "
+             f"is the contract's (`gate:` min_effect {contract.gate.min_effect}, min_promoted_effect "
+             f"{contract.gate.min_promoted_effect}; also shown without that threshold), the accuracy gate min_effect "
              f"{POLICIES['accuracy'].min_effect}.", "",
              "| family | metric | models | ordered pairs | holdout metric: min / mean / max | mean score correlation "
              "| mean abs effect | naive promotes | our gate promotes (pairs) | inconclusive | mean MDE "
@@ -444,8 +449,9 @@ def main() -> None:
               "trials: the rates above are descriptive, with far less information than the pair count suggests. "
               "Seeds make models equal only in expectation: on the holdout's population each pair still differs "
               "by a small true amount, which a valid gate may (correctly) detect as a difference: with superiority, "
-              "`min_effect` only separates inconclusive from reject, so any significant improvement is promoted, "
-              "however small. The placebo rows separate the two causes: they are exactly equal by construction.",
+              "`min_effect` only separates inconclusive from reject, so without `min_promoted_effect` any "
+              "significant improvement is promoted, however small. The placebo rows separate the two causes: "
+              "they are exactly equal by construction.",
               "",
               f"Total run time: {time.perf_counter() - started:.0f} s.", ""]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

@@ -13,8 +13,11 @@ re-scored, never judged by stored numbers. Decisions:
   confidence interval already rules out an improvement of ``min_effect`` (its upper bound is below it).
   Two models with identical predictions on every row are rejected too: nothing can tell them apart.
 
-``min_effect`` sizes the holdout (power); it is not a threshold on the promoted effect: any significant
-improvement promotes (see bench/results/gate.md for what that means for seed-to-seed differences).
+``min_effect`` sizes the holdout (power); it is not a threshold on the promoted effect. By default any
+significant improvement promotes; ``min_promoted_effect`` (superiority) rejects a significant improvement
+smaller than it as not worth a release: seed-to-seed differences are real on a given holdout and would
+otherwise be promoted (bench/results/gate.md). It only lowers the false-promotion rate; the power to promote a
+true effect d falls to about P(estimate >= min_promoted_effect), so keep it well below ``min_effect``.
 
 With no champion, the first model is promoted when the lower confidence bound of its metric clears the
 contract's ``floor``. Ties keep the champion. The verdict is a value, not an exception (TFX style).
@@ -185,6 +188,10 @@ def _verdict(policy: GatePolicy, comparison) -> tuple[str, str]:
     significant = comparison.p_value < policy.alpha
     superiority = policy.rule == "superiority"
     claim = "better than the champion" if superiority else f"not worse than margin {policy.margin}"
+    if significant and superiority and comparison.effect < policy.min_promoted_effect:
+        return "reject", (f"challenger is significantly better (p={comparison.p_value:.3g}) but only by "
+                          f"{comparison.effect:+.4f}, less than gate.min_promoted_effect {policy.min_promoted_effect}"
+                          ": not worth a release. The champion stays.")
     if significant:
         return "promote", (f"challenger is {claim}: effect {comparison.effect:+.4f}, one-sided p="
                            f"{comparison.p_value:.3g} < alpha {policy.alpha}")

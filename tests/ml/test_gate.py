@@ -234,3 +234,29 @@ def test_several_metrics_promote_only_when_every_adjusted_p_is_below_alpha():
         decision = evaluate_gate(policy, y, challenger, champion)
         every = all(row["p_adjusted"] < POLICY.alpha for row in decision.metrics)
         assert (decision.decision == "promote") is every, seed
+
+
+# --- practical threshold ------------------------------------------------------------------------------------
+
+
+def test_a_significant_but_tiny_improvement_is_rejected_under_min_promoted_effect():
+    """Nearly identical models (shared noise, tiny strength gap) on a huge holdout: the improvement is
+    significant but far below the practical threshold, so it is rejected with that reason."""
+    policy = POLICY.model_copy(update={"min_promoted_effect": 0.01})
+    rng = np.random.default_rng(5)
+    y = _labels(rng, 40_000)
+    noise = rng.normal(size=y.size)
+    champion = 1 / (1 + np.exp(-(1.0 * y + noise)))
+    challenger = 1 / (1 + np.exp(-(1.03 * y + noise + rng.normal(0, 0.02, y.size))))
+    plain, strict = evaluate_gate(POLICY, y, challenger, champion), evaluate_gate(policy, y, challenger, champion)
+    assert plain.decision == "promote" and 0 < plain.comparison["effect"] < 0.01
+    assert strict.decision == "reject" and "min_promoted_effect 0.01" in strict.reason
+
+
+def test_min_promoted_effect_keeps_clear_improvements_and_lowers_false_promotions():
+    policy = POLICY.model_copy(update={"min_promoted_effect": 0.01})
+    for seed in range(20):
+        assert evaluate_gate(policy, *_holdout(seed, 500, 1.0, 2.5)).decision == "promote", seed
+    plain = sum(evaluate_gate(POLICY, *_holdout(s, 500, 1.0, 1.0)).decision == "promote" for s in range(200))
+    strict = sum(evaluate_gate(policy, *_holdout(s, 500, 1.0, 1.0)).decision == "promote" for s in range(200))
+    assert strict <= plain
