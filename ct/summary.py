@@ -29,9 +29,17 @@ def batch_table(report: dict) -> str:
     return table(headers, rows)
 
 
+def _decision(gate: dict) -> str:
+    """The gate's verdict, and a person's answer to it when the contract asked for one."""
+    if gate.get("approval") in (None, "approved"):
+        return gate["decision"] + (f" (approved by {gate['approver']})" if gate.get("approval") else "")
+    who = f" by {gate['approver']}" if gate.get("approver") else ""
+    return f"{gate['decision']}, {gate['approval']}{who}: not released"
+
+
 def gate_table(report: dict) -> str:
     headers = ["trigger", "version", "decision", "challenger", "champion", "effect", "p-value", "n"]
-    rows = [[g["trigger"], g["version"], g["decision"], g["challenger_value"], g["champion_value"], g["effect"],
+    rows = [[g["trigger"], g["version"], _decision(g), g["challenger_value"], g["champion_value"], g["effect"],
              g["p_value"], g["n"]] for g in report["gates"]]
     return table(headers, rows)
 

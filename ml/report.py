@@ -34,14 +34,28 @@ def simulation_report(ledger_dir, contract: str) -> dict:
     champion metric} and totals {batches, quarantined, alarms, retrains, promotions, rejections}."""
     events = read_events(ledger_dir, contract)
     batches = list(_batch_rows(events).values())
-    gates = [e for e in events if e["kind"] == "gate_decision"]
+    gates = _with_approvals([e for e in events if e["kind"] == "gate_decision"], events)
+    # A passing gate that a person rejected (or let time out) did not promote: it counts as a human rejection.
+    released = [g for g in gates if g["decision"] == "promote" and g.get("approval") in (None, "approved")]
     totals = {
         "batches": len(batches),
         "quarantined": sum(1 for b in batches if b["validation"] not in (None, "passed")),
         "alarms": sum(1 for b in batches if b["alarm"]),
         "retrains": len(gates),
-        "promotions": sum(1 for g in gates if g["decision"] == "promote"),
+        "promotions": len(released),
         "rejections": sum(1 for g in gates if g["decision"] == "reject"),
         "inconclusive": sum(1 for g in gates if g["decision"] == "inconclusive"),
+        "human_rejections": sum(1 for g in gates if g.get("approval") in ("rejected", "timed_out")),
     }
     return {"contract": contract, "batches": batches, "gates": gates, "totals": totals}
+
+
+def _with_approvals(gates: list[dict], events: list[dict]) -> list[dict]:
+    """Each gate decision with the human answer to it, when the contract asked for one."""
+    answers = {(e.get("version"), e.get("decision_id")): e for e in events if e["kind"] == "approval"}
+    rows = []
+    for gate in gates:
+        answer = answers.get((gate.get("version"), gate.get("decision_id")))
+        rows.append({**gate, **({"approval": answer["outcome"], "approver": answer.get("approver")}
+                                if answer else {})})
+    return rows
