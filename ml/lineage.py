@@ -31,8 +31,10 @@ SECTIONS = (
               "holdout_start", "holdout_rows")),
     ("code and contract", ("contract", "contract_hash", "feature_code_hash", "code_commit", "env_lock_hash",
                            "seed", "reason")),
+    ("training", ("precision", "warm_start", "warm_start_version", "cpu_fallback")),
     ("gate", ("gate.decision", "gate.decision_id", "gate.metric", "gate.rule", "gate.n", "gate.effect",
               "gate.p_value", "gate.mde", "gate.challenger_value", "holdout_metric", "holdout_metric_se")),
+    ("human approval", ("approval", "approver", "approver_id", "approval_at")),
 )
 
 
@@ -40,13 +42,13 @@ def format_lineage(record: dict) -> str:
     bundle = record["bundle"]
     lines = [f"{record['model']} version {record['version']}  aliases: {', '.join(record['aliases']) or '-'}  "
              f"run: {record['run_id']}"]
-    shown = set()
     for title, keys in SECTIONS:
+        present = [key for key in keys if bundle.get(key)]
+        if not present:
+            continue
         lines.append(f"\n[{title}]")
-        for key in keys:
-            if key in bundle:
-                lines.append(f"  {key:22} {bundle[key]}")
-                shown.add(key)
+        for key in present:
+            lines.append(f"  {key:22} {bundle[key]}")
     lines.append("\n[environment and hardware]")
     lines += [f"  {key:22} {bundle[key]}" for key in sorted(bundle) if key.startswith(("lib.", "hw."))]
     lines.append(f"\n[batches in data revision {bundle.get('data_rev', '?')[:10]}]")

@@ -26,3 +26,15 @@ def test_human_answers_change_what_counts_as_a_promotion(tmp_path):
     table = gate_table(report)
     assert "promote (approved by ada)" in table and "promote, rejected by bob: not released" in table
     assert "promote, timed_out: not released" in table
+
+
+def test_lineage_prints_training_and_approval_sections_only_when_recorded():
+    from ml.lineage import format_lineage
+
+    record = {"model": "ct-weather", "version": "3", "aliases": ["champion"], "run_id": "r", "data_batches": ["1977"],
+              "bundle": {"data_rev": "abc", "seed": "7", "precision": "bf16", "warm_start": "champion",
+                         "warm_start_version": "2", "cpu_fallback": "", "approval": "approved", "approver": "ada"}}
+    text = format_lineage(record)
+    assert "[training]" in text and "warm_start_version     2" in text and "cpu_fallback" not in text
+    assert "[human approval]" in text and "approver               ada" in text
+    assert "[human approval]" not in format_lineage({**record, "bundle": {"data_rev": "abc"}})
