@@ -20,7 +20,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ct.airflow_env import airflow_environment
+from ct.airflow_env import airflow_environment, pools
 from ml.settings import PlatformPaths
 
 
@@ -100,8 +100,9 @@ def _jwt_secret(paths: PlatformPaths) -> str:
     return secret_file.read_text().strip()
 
 
-def server_environment(paths: PlatformPaths, ports: Ports, contracts: str | None) -> dict[str, str]:
-    env = airflow_environment(paths)
+def server_environment(paths: PlatformPaths, ports: Ports, contracts: str | None,
+                       base: dict[str, str] | None = None) -> dict[str, str]:
+    env = airflow_environment(paths, base)
     base_url = f"http://127.0.0.1:{ports.airflow}"
     env.update({
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
@@ -180,6 +181,31 @@ def start_servers(group: ProcessGroup, ports: Ports, env: dict[str, str], paths:
         group.start(component, [str(bin_dir / "airflow"), component], env)
 
 
+def prepare_metadata_db(env: dict[str, str], log_dir: Path) -> None:
+    """Migrate the metadata DB that ``env`` names (any backend) and create the platform's pools from ``env``."""
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    log_dir.mkdir(parents=True, exist_ok=True)
+    pool_file = log_dir / "pools.json"
+    pool_file.write_text(json.dumps({name: {"slots": slots, "description": why, "include_deferred": False}
+                                     for name, (slots, why) in pools(env).items()}))
+    for step in (["db", "migrate"], ["pools", "import", str(pool_file)]):
+        result = subprocess.run([airflow, *step], env=env, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise RuntimeError(f"airflow {' '.join(step)} failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
+
+
+def start_celery_worker(group: ProcessGroup, env: dict[str, str], name: str, *, queues: str, concurrency: int,
+                        log_port: int) -> subprocess.Popen:
+    """A Celery worker on ``queues`` into ``group``; the tasks it runs record ``name`` as their hostname.
+
+    Each worker serves its task logs on its own port, so several can share one machine.
+    """
+    worker_env = dict(env, CT_WORKER_HOSTNAME=name, AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=str(log_port))
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    return group.start(f"worker-{name}", [airflow, "celery", "worker", "--queues", queues, "--concurrency",
+                                          str(concurrency), "--celery-hostname", f"{name}@%h"], worker_env)
+
+
 class AirflowApi:
     """A few calls to Airflow's REST API v2 (stdlib only)."""
 
@@ -220,3 +246,11 @@ class AirflowApi:
 
     def unpause(self, dag_id: str) -> None:
         self._request("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
+
+    def get(self, path: str) -> dict:
+        return self._request("GET", path)
+
+    def trigger(self, dag_id: str, conf: dict | None = None) -> str:
+        """Start a manual run now; returns its run id."""
+        reply = self._request("POST", f"/api/v2/dags/{dag_id}/dagRuns", {"logical_date": None, "conf": conf or {}})
+        return reply["dag_run_id"]
