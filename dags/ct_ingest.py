@@ -2,7 +2,8 @@
 
 One DAG per contract (`ct_ingest_<contract>`), running continuously, one run at a time. A batch that
 fails its contract's checks is moved to `quarantine/<contract>/<batch>/` with a reason file, and
-`validate_batch` fails red with the same reason; later batches keep flowing. A passing batch becomes one
+`validate_batch` fails red with the same reason (its "Data Docs" link opens the batch's Great Expectations
+page); later batches keep flowing. A passing batch becomes one
 git + DVC data version and emits the `validated_batch` asset event that starts the monitor.
 
 When no batch lands within the contract's `freshness.no_batch_within`, `wait_for_batch` fails red and its
@@ -13,9 +14,9 @@ failure callback raises an alert: a `freshness_alert` ledger event, then the hoo
 from __future__ import annotations
 
 from airflow.sdk import DAG, Metadata, task
-from airflow.sdk.exceptions import AirflowFailException
 from ct_platform import assets, dagkit
 from ct_platform.alerts import FeedAlert
+from ct_platform.operators import ValidateBatchOperator
 from ct_platform.sensors import LandingSensor
 
 
@@ -37,14 +38,7 @@ def build_ingest_dag(contract) -> DAG:
         wait = LandingSensor(task_id="wait_for_batch", folder=landing, timeout=dagkit.silence_timeout(contract),
                              sla=sla, retries=0, on_failure_callback=FeedAlert(name, sla, landing))
 
-        @task(retries=0)
-        def validate_batch(manifest: str) -> dict:
-            from ml.steps.ingest import BatchRejected, validate_landed_batch
-
-            try:
-                return validate_landed_batch(dagkit.paths(), dagkit.contract_by_name(name), manifest)
-            except BatchRejected as rejected:
-                raise AirflowFailException(str(rejected)) from None  # retrying cannot fix a bad batch
+        validate = ValidateBatchOperator(task_id="validate_batch", contract=name, manifest=wait.output, retries=0)
 
         @task(outlets=[assets.validated_batch(name)], pool="dvc_writes")
         def commit_version(validated: dict):
@@ -54,7 +48,7 @@ def build_ingest_dag(contract) -> DAG:
             yield Metadata(assets.validated_batch(name), event)
             return event  # noqa: B901 - Airflow exhausts the generator and pushes this value to XCom
 
-        commit_version(validate_batch(wait.output))
+        commit_version(validate.output)
     return dag
 
 

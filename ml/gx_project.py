@@ -128,6 +128,22 @@ def data_docs_index(context: Any) -> Path | None:
     return None
 
 
+def data_docs_page(context: Any, result_key: Any) -> Path | None:
+    """Local path of one validation's own Data Docs page (the one a person opens), or None when not on disk."""
+    for site in context.get_docs_sites_urls(resource_identifier=result_key, only_if_exists=False):
+        url = site.get("site_url") or ""
+        if url.startswith("file://"):
+            path = Path(unquote(urlparse(url).path))
+            if path.is_file():
+                return path
+    return None
+
+
+def data_docs_site_root(gx_root: Path) -> Path:
+    """Folder of the local Data Docs site (``index.html`` and the pages under it) of the project at ``gx_root``."""
+    return Path(gx_root) / _CONTEXT_DIR / "uncommitted" / "data_docs" / "local_site"
+
+
 def validation_result_path(context: Any, result_key: Any) -> Path | None:
     """Local path of a stored validation result (the JSON GX wrote), or None when it is not on disk."""
     backend = context.validation_results_store.store_backend

@@ -20,7 +20,14 @@ logger = logging.getLogger(__name__)
 
 
 class BatchRejected(ValueError):
-    """A batch failed validation and was quarantined; the message is the reason a person can act on."""
+    """A batch failed validation and was quarantined; the message is the reason a person can act on.
+
+    ``verdict`` is the validation verdict as a dict (its ``data_docs_page``, when GX built one, is the page to link).
+    """
+
+    def __init__(self, message: str, verdict: dict | None = None) -> None:
+        super().__init__(message)
+        self.verdict = verdict or {}
 
 
 def _staging_path(paths: PlatformPaths, contract: str, batch_id: str) -> Path:
@@ -87,7 +94,7 @@ def validate_landed_batch(paths: PlatformPaths, contract: Contract, manifest_pat
     logger.info("batch %s passed validation (%d rows)", batch_id, len(frame))
     return {"batch_id": batch_id, "manifest": str(manifest_file), "rows": len(frame), "kind": manifest.kind,
             "period_start": manifest.period_start, "period_end": manifest.period_end,
-            "data_docs": verdict.data_docs_path}
+            "data_docs": verdict.data_docs_path, "data_docs_page": verdict.data_docs_page}
 
 
 def _reject(paths: PlatformPaths, contract: Contract, manifest_file: Path, verdict: dict, reason: str,
@@ -96,7 +103,7 @@ def _reject(paths: PlatformPaths, contract: Contract, manifest_file: Path, verdi
     folder = quarantine_batch(paths, contract.name, manifest_file, verdict, reason)
     append_event(paths.ledger, contract.name, "batch_quarantined", batch_id=batch_id, status=kind,
                  reason=reason, folder=str(folder))
-    raise BatchRejected(f"batch {batch_id} quarantined ({kind}) in {folder}:\n{reason}")
+    raise BatchRejected(f"batch {batch_id} quarantined ({kind}) in {folder}:\n{reason}", verdict)
 
 
 def commit_validated_batch(paths: PlatformPaths, contract: Contract, validated: dict) -> dict:

@@ -62,6 +62,7 @@ class _GxRun(NamedTuple):
     result: Any  # ExpectationSuiteValidationResult
     result_path: str | None
     docs_path: str | None
+    docs_page: str | None = None
 
 
 def validate_batch(
@@ -127,6 +128,7 @@ def _validate(
         gx_success=bool(run.result.success),
         gx_result_path=run.result_path,
         data_docs_path=run.docs_path,
+        data_docs_page=run.docs_page,
     )
     return verdict, (typed if verdict.passed else None)
 
@@ -205,7 +207,13 @@ def _run_checkpoint(
 ) -> _GxRun:
     from great_expectations.core.run_identifier import RunIdentifier
 
-    from ml.gx_project import contract_checkpoint, data_docs_index, open_gx_project, validation_result_path
+    from ml.gx_project import (
+        contract_checkpoint,
+        data_docs_index,
+        data_docs_page,
+        open_gx_project,
+        validation_result_path,
+    )
 
     context = open_gx_project(gx_root)
     checkpoint = contract_checkpoint(context, contract)
@@ -215,4 +223,6 @@ def _run_checkpoint(
     key, result = next(iter(outcome.run_results.items()))
     result_path = validation_result_path(context, key)
     docs_path = data_docs_index(context)
-    return _GxRun(result, str(result_path) if result_path else None, str(docs_path) if docs_path else None)
+    page = data_docs_page(context, key)
+    return _GxRun(result, str(result_path) if result_path else None, str(docs_path) if docs_path else None,
+                  str(page) if page else None)

@@ -82,6 +82,7 @@ class ValidationVerdict:
     gx_success: bool | None = None
     gx_result_path: str | None = None
     data_docs_path: str | None = None
+    data_docs_page: str | None = None  # this batch's own page in the Data Docs site
 
     @property
     def passed(self) -> bool:
@@ -100,8 +101,8 @@ class ValidationVerdict:
         if self.schema_before is not None:
             lines.append(f"  expected: {self.schema_before}")
             lines.append(f"  arrived:  {self.schema_after}")
-        if self.data_docs_path:
-            lines.append(f"  Data Docs: {self.data_docs_path}")
+        if self.data_docs_page or self.data_docs_path:
+            lines.append(f"  Data Docs: {self.data_docs_page or self.data_docs_path}")
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
@@ -116,6 +117,7 @@ class ValidationVerdict:
             "gx_success": self.gx_success,
             "gx_result_path": self.gx_result_path,
             "data_docs_path": self.data_docs_path,
+            "data_docs_page": self.data_docs_page,
         }
 
     @classmethod
