@@ -450,3 +450,11 @@ def _run_postgres_init_twice(tmp_path: Path, runner: list[str]) -> None:
     finally:
         stop = [*runner, "pg_ctl", "-D", str(data), "-m", "immediate", "stop"]
         subprocess.run(stop, env=env, capture_output=True)
+
+
+def test_every_postgres_url_names_the_installed_driver():
+    """SQLAlchemy 2.1 reads a bare postgresql:// as psycopg 3, which the lock does not install (psycopg2 is)."""
+    lines = (Path(__file__).resolve().parents[1] / "docker-compose.yaml").read_text().splitlines()
+    text = "\n".join(line for line in lines if not line.lstrip().startswith("#"))
+    urls = re.findall(r"(?:db\+)?postgresql[^:\s]*://", text)
+    assert urls and all("+psycopg2" in url for url in urls), urls
