@@ -58,6 +58,11 @@ def test_trains_on_the_gpu_in_bf16_and_learns(frame):
     assert result.precision == "bf16"
     assert result.history[-1]["val_auc"] > 0.75
     assert result.history[-1]["gpu_memory_peak_mib"] > 0
+    try:
+        import pynvml  # noqa: F401 - nvidia-ml-py, pinned for GPU workers
+    except ImportError:
+        return
+    assert all(0 <= row["gpu_utilisation_pct"] <= 100 for row in result.history)
     assert next(result.model.network.parameters()).device.type == "cpu"  # saved models score on the CPU
 
 
