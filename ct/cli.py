@@ -6,6 +6,7 @@
     ct status     --contract NAME                         per-batch table and totals from the ledger
     ct gate show  VERSION --contract NAME                 the gate decision record of a model version
     ct lineage    VERSION --contract NAME                 data batches, contract, code, environment, gate
+    ct reproduce  VERSION --contract NAME                 retrain from the bundle and compare (exit 1 if it differs)
     ct quarantine list --contract NAME | release BATCH --contract NAME
 """
 
@@ -104,6 +105,14 @@ def cmd_lineage(args) -> int:
     return 0
 
 
+def cmd_reproduce(args) -> int:
+    from ml.reproduce import format_reproduction, reproduce
+
+    result = reproduce(_paths(args), _contract(args), args.version)
+    print(json.dumps(result.to_dict(), indent=2) if args.json else format_reproduction(result))
+    return 0 if result.matches else 1
+
+
 def cmd_quarantine_list(args) -> int:
     from ct.summary import table
     from ml.quarantine import list_quarantined
@@ -168,6 +177,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_contract_arguments(lin)
     lin.add_argument("--json", action="store_true")
     lin.set_defaults(func=cmd_lineage)
+    rep = sub.add_parser("reproduce", help="retrain a model version from its bundle and compare weights and metric")
+    rep.add_argument("version")
+    _add_contract_arguments(rep)
+    rep.add_argument("--json", action="store_true")
+    rep.set_defaults(func=cmd_reproduce)
     quarantine = sub.add_parser("quarantine", help="quarantined batches").add_subparsers(dest="q_command",
                                                                                          required=True)
     q_list = quarantine.add_parser("list", help="list quarantined batches and why")
