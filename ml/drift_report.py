@@ -6,6 +6,11 @@ JSON (authoritative, reloadable with ``evidently.core.report.Snapshot.load``) an
 for people, and returns a :class:`DriftReport`: method, score, threshold and Evidently's own verdict for
 each column. Deciding what to do about drift is the caller's job (a policy), not this module's.
 
+Big batches (``fast_path_rows`` rows or more, default 50,000, with a reference over 1,000 rows and a method
+that :mod:`ml.drift_stats` computes) take the scalable path: the numbers and verdicts come from
+``ml.drift_stats.compare`` on ALL rows (equal to Evidently's; see that module), saved as
+``<report_id>.drift_stats.json``, and Evidently runs only on a bounded sample for the HTML page and the snapshot.
+
 Evidently (and pandas) are imported inside :func:`run_drift_report`, never at module import: importing
 Evidently takes seconds, and DAG files and the CLI import this module while parsing.
 """
@@ -26,10 +31,13 @@ from ml.batches import atomic_write_bytes
 if TYPE_CHECKING:
     import pandas as pd
 
+    from ml.drift_stats import ReferenceStats
+
 logger = logging.getLogger(__name__)
 
 NUMERIC = "numeric"
 CATEGORICAL = "categorical"
+FAST_PATH_ROWS = 50_000  # current rows from which ml.drift_stats computes the numbers (Evidently: a sample, HTML)
 
 # Evidently 0.7.23 stattests whose score is a p-value: drift when the score is BELOW the threshold
 # (read from evidently/legacy/calculations/stattests/*.py; "TVD" is one despite its name). Every other
@@ -105,6 +113,8 @@ class DriftReport:
     n_current: int
     html_path: str | None
     json_path: str
+    stats_path: str | None = None  # scalable path only: ml.drift_stats' per-column numbers on all rows
+    engine: str = "evidently"  # "evidently" (all rows) or "drift_stats" (all rows; Evidently on a sample)
 
     def drifted_columns(self) -> list[str]:
         """Names of the columns Evidently flagged, in the order they were checked."""
@@ -121,6 +131,8 @@ class DriftReport:
             "n_current": self.n_current,
             "html_path": self.html_path,
             "json_path": self.json_path,
+            "stats_path": self.stats_path,
+            "engine": self.engine,
         }
 
 
@@ -139,6 +151,10 @@ def run_drift_report(
     seed: int = 0,
     timestamp: datetime | None = None,
     drift_share: float = 0.5,
+    fast_path_rows: int | None = FAST_PATH_ROWS,
+    reference_stats: ReferenceStats | None = None,
+    backend: str = "numpy",
+    device: str | None = None,
 ) -> DriftReport:
     """Compare ``current`` with ``reference`` column by column and write the report files.
 
@@ -161,6 +177,13 @@ def run_drift_report(
     ``timestamp`` is stored in the snapshot (Evidently uses its clock when it is ``None``). ``drift_share``
     only sets the HTML page's "dataset drift" headline; drift decisions are the caller's (``ml.drift_policy``).
 
+    Scalable path: with ``fast_path_rows`` (``None`` switches it off) or more current rows, a reference over
+    1,000 rows and ``method`` None or one of ``ml.drift_stats.METHODS``, the returned numbers come from
+    ``ml.drift_stats`` on all rows (``reference_stats``: statistics precomputed for this reference, else built
+    here; ``backend``/``device``: ``"numpy"``, or ``"torch"`` on a GPU worker), written to
+    ``<report_id>.drift_stats.json``; ``<report_id>.json`` and the HTML are then Evidently's run on the bounded
+    sample. A column that path cannot score as Evidently would (``unsupported``) sends the call back to Evidently.
+
     Raises:
         DriftInputError: a column is missing from a frame, listed twice, of a non-numeric dtype but listed
             as numeric, or has no values (empty frame, all null, or no finite numbers) on one side; or
@@ -173,6 +196,13 @@ def run_drift_report(
         _validate_method(method, threshold, set(kinds.values()))
 
     started = time.perf_counter()
+    if _use_fast_path(len(reference), len(current), method, fast_path_rows):
+        report = _fast_report(reference[columns], current[columns], numeric, categorical, method, threshold,
+                              reference_stats, backend, device, out_dir, report_id, html, max_rows_for_html, seed,
+                              timestamp, drift_share)
+        if report is not None:
+            _log_report(report, time.perf_counter() - started)
+            return report
     snapshot = _run_value_drift(
         reference[columns], current[columns], numeric, categorical, method, threshold, timestamp, report_id
     )
@@ -199,27 +229,72 @@ def run_drift_report(
         )
         _atomic_write_text(html_path, page)
 
-    drifted = sum(r.drifted for r in results)
     report = DriftReport(
         report_id=report_id,
         columns=results,
-        drift_share=drifted / len(results),
+        drift_share=sum(r.drifted for r in results) / len(results),
         n_reference=len(reference),
         n_current=len(current),
         html_path=str(html_path) if html_path is not None else None,
         json_path=str(json_path),
     )
-    logger.info(
-        "drift report %s: %d of %d columns drifted (%s), %d reference vs %d current rows, %.2f s",
-        report_id,
-        drifted,
-        len(results),
-        ", ".join(report.drifted_columns()) or "none",
-        len(reference),
-        len(current),
-        time.perf_counter() - started,
-    )
+    _log_report(report, time.perf_counter() - started)
     return report
+
+
+def _log_report(report: DriftReport, seconds: float) -> None:
+    logger.info(
+        "drift report %s (%s): %d of %d columns drifted (%s), %d reference vs %d current rows, %.2f s",
+        report.report_id,
+        report.engine,
+        len(report.drifted_columns()),
+        len(report.columns),
+        ", ".join(report.drifted_columns()) or "none",
+        report.n_reference,
+        report.n_current,
+        seconds,
+    )
+
+
+def _use_fast_path(n_reference: int, n_current: int, method: str | None, fast_path_rows: int | None) -> bool:
+    from ml.drift_stats import METHODS
+
+    return (fast_path_rows is not None and n_current >= fast_path_rows and n_reference > 1000
+            and (method is None or method in METHODS))
+
+
+def _fast_report(reference, current, numeric, categorical, method, threshold, reference_stats, backend, device,
+                 out_dir, report_id, html, max_rows, seed, timestamp, drift_share) -> DriftReport | None:
+    """The scalable path: numbers from ml.drift_stats on all rows, Evidently's snapshot and page from a sample."""
+    import json
+
+    from ml.drift_stats import OK, ReferenceStats, compare
+
+    stats = reference_stats or ReferenceStats.from_frame(reference, numeric=numeric, categorical=categorical,
+                                                         method=method, threshold=threshold)
+    column_stats = compare(stats, current, backend=backend, device=device)
+    if any(s.status != OK for s in column_stats):
+        logger.info("drift report %s: %s; using Evidently on all rows", report_id,
+                    "; ".join(f"{s.column}: {s.status} {s.detail}" for s in column_stats if s.status != OK))
+        return None
+    results = tuple(ColumnDrift(s.column, s.kind, s.method, s.score, s.threshold, s.drifted) for s in column_stats)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stats_path = out_dir / f"{report_id}.drift_stats.json"
+    _atomic_write_text(stats_path, json.dumps({"report_id": report_id, "engine": "ml.drift_stats", "backend": backend,
+                                               "n_reference": len(reference), "n_current": len(current),
+                                               "columns": [s.to_dict() for s in column_stats]}, indent=1))
+    snapshot = _sample_snapshot(reference, current, numeric, categorical, results, max_rows, seed, timestamp,
+                                report_id, drift_share)
+    json_path = out_dir / f"{report_id}.json"
+    _atomic_write_text(json_path, snapshot.dumps())
+    html_path = out_dir / f"{report_id}.html" if html else None
+    if html_path is not None:
+        _atomic_write_text(html_path, snapshot.get_html_str(as_iframe=False))
+    return DriftReport(report_id=report_id, columns=results, drift_share=sum(r.drifted for r in results) / len(results),
+                       n_reference=len(reference), n_current=len(current),
+                       html_path=str(html_path) if html_path is not None else None, json_path=str(json_path),
+                       stats_path=str(stats_path), engine="drift_stats")
 
 
 def parse_column_drifts(snapshot_dict: Mapping[str, Any], kinds: Mapping[str, str]) -> list[ColumnDrift]:
@@ -293,6 +368,13 @@ def _run_value_drift(reference, current, numeric, categorical, method, threshold
 
 def _render_html(reference, current, numeric, categorical, results, max_rows, seed, timestamp, report_id,
                  drift_share) -> str:
+    snapshot = _sample_snapshot(reference, current, numeric, categorical, results, max_rows, seed, timestamp,
+                                report_id, drift_share)
+    return snapshot.get_html_str(as_iframe=False)
+
+
+def _sample_snapshot(reference, current, numeric, categorical, results, max_rows, seed, timestamp, report_id,
+                     drift_share):
     from evidently import Dataset, Report
     from evidently.presets import DataDriftPreset
 
@@ -313,8 +395,7 @@ def _render_html(reference, current, numeric, categorical, results, max_rows, se
             len(current),
         )
     current_ds, reference_ds = _datasets(Dataset, ref_sample, cur_sample, numeric, categorical)
-    snapshot = Report([preset], include_tests=True).run(current_ds, reference_ds, timestamp=timestamp, name=report_id)
-    return snapshot.get_html_str(as_iframe=False)
+    return Report([preset], include_tests=True).run(current_ds, reference_ds, timestamp=timestamp, name=report_id)
 
 
 def _datasets(dataset_cls, reference, current, numeric, categorical):
