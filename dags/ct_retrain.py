@@ -77,6 +77,21 @@ def _approval(contract) -> GateApprovalOperator:
     )
 
 
+def _failure_recorder(name: str):
+    """on_failure_callback of every retrain task: a retrain that failed for good (retries spent) is written to
+    the ledger, which frees its drift signal so that the next confirmed drift can start a new retrain."""
+
+    def record(context) -> None:
+        from ml.steps.retrain import record_retrain_failure
+
+        events = context["triggering_asset_events"].get(assets.drift_signal(name), [])
+        signal = dict(events[-1].extra) if events else dict(context["params"].get("signal") or {})
+        record_retrain_failure(dagkit.paths(), dagkit.contract_by_name(name), signal, run_id=context["run_id"],
+                               task_id=context["ti"].task_id, error=str(context.get("exception") or ""))
+
+    return record
+
+
 def build_retrain_dag(contract) -> DAG:
     name = contract.name
     approval_required = contract.gate.approval.required
@@ -86,7 +101,7 @@ def build_retrain_dag(contract) -> DAG:
         schedule=_schedule(contract),
         max_active_runs=1,
         catchup=False,
-        default_args=dagkit.DEFAULT_ARGS,
+        default_args={**dagkit.DEFAULT_ARGS, "on_failure_callback": _failure_recorder(name)},
         doc_md=__doc__,
         tags=["ct", name, "retrain"],
         params={"reason": Param("", type="string", description="why: manual, schedule, ... (empty: inferred)"),

@@ -165,6 +165,9 @@ class DriftPolicy(_Strict):
     include_prediction: bool = True
     debounce: DebounceSpec = DebounceSpec()
     cooldown_batches: Annotated[int, Field(ge=0)] = 0
+    # A signal whose retrain never reached a gate decision (the retrain DAG paused, or its failure unrecorded)
+    # stops blocking new signals after this many monitored batches; a recorded retrain failure frees it at once.
+    pending_expiry_batches: Annotated[int, Field(ge=1)] = 10
     performance: PerformanceDriftSpec | None = None
 
 

@@ -6,7 +6,9 @@ performance drop). A drift *signal* (which starts a retrain) needs more:
 - debounce: at least ``k`` of the last ``m`` monitored batches since the last champion change are drifted;
 - cooldown: no signal within ``cooldown_batches`` batches after the champion changed;
 - merge: no new signal while an earlier one has not yet reached a gate decision (a retrain is queued or
-  running); the batch is recorded as merged into the pending signal instead.
+  running); the batch is recorded as merged into the pending signal instead. A retrain that failed for good
+  (``retrain_failed`` in the ledger) frees its signal at once; a signal whose retrain left no trace expires
+  after ``pending_expiry_batches`` monitored batches, so one lost retrain cannot silence drift forever.
 
 The decision reads only the ledger (what happened to earlier batches), so it is the same in a real
 scheduler run, in ``dag.test()`` and in a re-run of the same batch.
@@ -50,13 +52,18 @@ def _monitored_since_change(events: list[dict]) -> list[dict]:
     return list(seen.values())
 
 
-def _pending_signal(events: list[dict]) -> dict | None:
-    """The last drift signal if no gate decision has followed it yet."""
+def _pending_signal(events: list[dict], expiry_batches: int) -> dict | None:
+    """The last drift signal if neither a gate decision nor a retrain failure has followed it, and fewer than
+    ``expiry_batches`` other batches were monitored since."""
+    monitored_since: set[str] = set()
     for event in reversed(events):
-        if event["kind"] == "gate_decision":
+        if event["kind"] in ("gate_decision", "retrain_failed"):
             return None
         if event["kind"] == "drift_signal":
-            return event
+            monitored_since.discard(event.get("batch_id"))
+            return event if len(monitored_since) < expiry_batches else None
+        if event["kind"] == "batch_monitored":
+            monitored_since.add(event["batch_id"])
     return None
 
 
@@ -71,7 +78,7 @@ def decide(policy: DriftPolicy, events: list[dict], current: dict) -> PolicyDeci
     """Decide whether ``current`` (a ``batch_monitored`` record already in ``events``) confirms drift."""
     if not current.get("batch_drifted") and not current.get("no_champion"):
         return PolicyDecision(False, None, "batch not drifted")
-    pending = _pending_signal(events)
+    pending = _pending_signal(events, policy.pending_expiry_batches)
     if pending is not None and pending.get("batch_id") != current["batch_id"]:
         return PolicyDecision(False, None, f"merged into pending signal from batch {pending['batch_id']}")
     if current.get("no_champion"):

@@ -194,6 +194,18 @@ def evaluate_challenger(paths: PlatformPaths, contract: Contract, window: dict, 
     return record
 
 
+def record_retrain_failure(paths: PlatformPaths, contract: Contract, signal: dict, *, run_id: str, task_id: str,
+                           error: str) -> dict:
+    """A retrain that failed for good: recorded in the ledger, where it ends the pending drift signal (the
+    policy would otherwise merge every later drift into a retrain that will never decide)."""
+    event = {"run_id": run_id, "task_id": task_id, "reason": signal.get("reason", "manual"),
+             "error": error.splitlines()[0][:500] if error else ""}
+    append_event(paths.ledger, contract.name, "retrain_failed", batch_id=signal.get("batch_id"), **event)
+    logger.error("retrain %s failed in %s: %s; its drift signal no longer blocks new ones", run_id, task_id,
+                 event["error"])
+    return event
+
+
 def promote_challenger(paths: PlatformPaths, contract: Contract, gate: dict, approval: dict | None = None) -> dict:
     """Move the champion alias to the gated version (last step: every record is already written).
 

@@ -49,6 +49,8 @@ def test_dag_shape(dagbag, contract):
     assert retrain.get_task("train_challenger").pool == "gpu"
     assert retrain.get_task("train_challenger").queue == "gpu"
     assert ingest.get_task("commit_version").pool == "dvc_writes"
+    # a retrain that fails for good must free its drift signal (tests/integration/test_retrain_failure.py)
+    assert all(task.on_failure_callback for task in retrain.tasks)
     for dag in (ingest, monitor, retrain):
         assert dag.max_active_runs == 1
         assert dag.doc_md, f"{dag.dag_id} has no doc_md"

@@ -69,6 +69,18 @@ CASES = {
     "a gate decision ends the pending signal": Case(
         [*SETTLED, mon("1980", True), mon("1981", True), signal("1981"), gate("1981"), mon("1982", True)], True,
         "3 of last 3", "1980", "data_drift"),
+    "a recorded retrain failure frees the pending signal": Case(
+        [*SETTLED, mon("1980", True), mon("1981", True), signal("1981"), {"kind": "retrain_failed",
+                                                                          "batch_id": "1981"}, mon("1982", True)],
+        True, "3 of last 3", "1980", "data_drift"),
+    "a pending signal still blocks just before it expires": Case(
+        [*SETTLED, mon("1980", True), mon("1981", True), signal("1981"), mon("1982", True), mon("1983", True)], False,
+        "merged into pending signal from batch 1981",
+        policy=DriftPolicy(debounce=DebounceSpec(k=2, m=3), cooldown_batches=2, pending_expiry_batches=3)),
+    "a signal whose retrain left no trace expires": Case(
+        [*SETTLED, mon("1980", True), mon("1981", True), signal("1981"), mon("1982", True), mon("1983", True),
+         mon("1984", True)], True, "3 of last 3", "1982", "data_drift",
+        policy=DriftPolicy(debounce=DebounceSpec(k=2, m=3), cooldown_batches=2, pending_expiry_batches=3)),
     "bootstrap without a champion": Case([mon("backfill", no_champion=True)], True, "no champion yet", "backfill",
                                          "bootstrap"),
     "bootstrap requests merge while the first training is pending": Case(
