@@ -403,3 +403,19 @@ def test_stale_project_suite_falls_back_to_the_contract_until_bootstrap_reruns(
     init_gx_project(gx_root, [narrower])  # bootstrap rewrites the suite; the checkpoint runs again
     again = _validate(tmp_path, manifest, narrower, gx_root=gx_root)
     assert again.gx_result_path is not None and again.failures == verdict.failures
+
+
+def test_unseen_category_explosion_fails_the_domain(tmp_path: Path) -> None:
+    """The weather contract has no categories: the agrawal contract's `car` (20 codes) gets hundreds of new ones."""
+    agrawal = load_contract(REPO / "include/contracts/agrawal.yaml")
+    start = pd.Timestamp("2024-01-01", tz="UTC")
+    day = load_source(agrawal).pipe(lambda f: f[(f["ts"] >= start) & (f["ts"] < start + pd.Timedelta("1D"))])
+    day = day.reset_index(drop=True).assign(car=lambda f: np.arange(len(f)) + 100)  # 720 unseen codes
+    manifest = publish_batch(day, contract="agrawal", landing=tmp_path, batch_id="agrawal-day", period_start=start,
+                             period_end=start + pd.Timedelta("1D"), produced_at=start + pd.Timedelta("1D"))
+
+    verdict = _validate(tmp_path, manifest, agrawal)
+
+    assert verdict.status == QUALITY, verdict.reason()
+    [failure] = [f for f in verdict.failures if f.column == "car"]
+    assert failure.check == "expect_column_values_to_be_in_set" and len(failure.examples) == 5
