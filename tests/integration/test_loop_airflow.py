@@ -181,3 +181,21 @@ def test_quarantine_list_and_release(loop):
     assert released.returncode == 0, released.stdout + released.stderr
     assert (paths.landing_for("weather") / "1979-hotfix.manifest.json").exists()
     assert not folder.exists()
+
+
+def test_schema_change_keeps_the_data_version_and_the_champion_reproduces(loop):
+    """Issue 4's proof: the schema-change batch is quarantined, the data version does not move, the next clean
+    batch is ingested, and `ct reproduce` of the current champion (trained in the loop's DAG runs) matches."""
+    paths, _, _ = loop
+    events = read_events(paths.ledger, "weather", ["batch_ingested", "batch_quarantined"])
+    order = [(e["kind"], e["batch_id"]) for e in events]
+    at = order.index(("batch_quarantined", "1979-hotfix"))
+    before, after = events[at - 1], events[at + 1]
+    assert before["kind"] == after["kind"] == "batch_ingested" and after["batch_id"] == "1979"
+    parent = subprocess.run(["git", "rev-parse", f"{after['data_version']['rev']}^"], cwd=paths.data_repo,
+                            capture_output=True, text=True, check=True).stdout.strip()
+    assert parent == before["data_version"]["rev"]  # the quarantined batch left no commit in between
+    champion = version_by_alias(paths, "ct-weather", CHAMPION)
+    result = _ct(paths, "reproduce", champion.version, "--contract", "weather", check=False)
+    assert result.returncode == 0, result.stdout + result.stderr[-2000:]
+    assert "MATCHES" in result.stdout and "bit-identical" in result.stdout
