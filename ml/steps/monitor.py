@@ -20,6 +20,35 @@ logger = logging.getLogger(__name__)
 
 PREDICTION = "prediction"
 REFERENCE_ARTIFACT = "reference/reference.parquet"
+# Drift statistics of the reference, computed once when the model is trained (ml.drift_stats), so that a big
+# batch is compared without re-sorting the reference every time. Older models without it get them rebuilt.
+REFERENCE_STATS_ARTIFACT = "reference/drift_stats.npz"
+
+
+def drift_columns(contract: Contract) -> tuple[list[str], list[str]]:
+    """(numeric, categorical) columns the drift report compares: features, plus the prediction when asked."""
+    numeric = contract.numeric_features + ([PREDICTION] if contract.drift.include_prediction else [])
+    return numeric, contract.categorical_features
+
+
+def reference_drift_stats(reference: pd.DataFrame, contract: Contract):
+    """The reference's drift statistics for the contract's columns, method and threshold."""
+    from ml.drift_stats import ReferenceStats
+
+    numeric, categorical = drift_columns(contract)
+    return ReferenceStats.from_frame(reference, numeric=numeric, categorical=categorical,
+                                     method=contract.drift.method, threshold=contract.drift.threshold)
+
+
+def _stored_reference_stats(paths: PlatformPaths, run_id: str):
+    from mlflow.exceptions import MlflowException
+
+    from ml.drift_stats import ReferenceStats
+
+    try:
+        return ReferenceStats.load(download_run_artifact(paths, run_id, REFERENCE_STATS_ARTIFACT))
+    except (MlflowException, OSError):
+        return None  # a model trained before the stats were stored: run_drift_report builds them
 
 
 def _save_predictions(paths: PlatformPaths, contract: Contract, batch_id: str, frame: pd.DataFrame,
@@ -79,12 +108,13 @@ def monitor_batch(paths: PlatformPaths, contract: Contract, ingested: dict) -> d
     _save_predictions(paths, contract, batch_id, frame, scores, champion.version)
     reference = pd.read_parquet(download_run_artifact(paths, champion.run_id, REFERENCE_ARTIFACT))
     current = frame[contract.feature_names].assign(**{PREDICTION: scores})
-    numeric = contract.numeric_features + ([PREDICTION] if contract.drift.include_prediction else [])
+    numeric, categorical = drift_columns(contract)
     report = run_drift_report(reference[contract.feature_names + [PREDICTION]], current, numeric=numeric,
-                              categorical=contract.categorical_features, out_dir=paths.reports / contract.name,
+                              categorical=categorical, out_dir=paths.reports / contract.name,
                               report_id=f"{contract.name}-{batch_id}-v{champion.version}",
                               method=contract.drift.method, threshold=contract.drift.threshold,
-                              drift_share=contract.drift.drift_share)
+                              drift_share=contract.drift.drift_share,
+                              reference_stats=_stored_reference_stats(paths, champion.run_id))
     drifted_features = [c for c in report.drifted_columns() if c != PREDICTION]
     share = len(drifted_features) / len(contract.feature_names)
     prediction_drift = contract.drift.include_prediction and PREDICTION in report.drifted_columns()

@@ -27,7 +27,7 @@ from ml.registry import (
     version_by_alias,
 )
 from ml.settings import PlatformPaths
-from ml.steps.monitor import PREDICTION, REFERENCE_ARTIFACT
+from ml.steps.monitor import PREDICTION, REFERENCE_ARTIFACT, REFERENCE_STATS_ARTIFACT, reference_drift_stats
 from ml.train import train_model
 from ml.training_run import log_training
 from ml.versioning import (
@@ -107,6 +107,20 @@ def _warm_start_model(paths: PlatformPaths, contract: Contract) -> tuple[Scoring
     return (load_scoring_model(paths, champion), champion.version) if champion else (None, None)
 
 
+def _log_reference_stats(sample: pd.DataFrame, contract: Contract, folder: Path) -> None:
+    """Drift statistics of the reference, stored beside the model for big-batch drift checks."""
+    import mlflow
+
+    from ml.drift_stats import DriftStatsError
+
+    try:
+        stats = reference_drift_stats(sample, contract).save(folder / Path(REFERENCE_STATS_ARTIFACT).name)
+    except DriftStatsError as error:  # e.g. a method only Evidently computes: the monitor then uses Evidently
+        logger.info("reference drift statistics not stored: %s", error)
+        return
+    mlflow.log_artifact(str(stats), str(Path(REFERENCE_STATS_ARTIFACT).parent))
+
+
 def train_challenger(paths: PlatformPaths, contract: Contract, window: dict, seed: int | None = None) -> dict:
     """Train on the window minus its holdout; log everything to a new MLflow run; return the run's ids."""
     import mlflow
@@ -126,8 +140,10 @@ def train_challenger(paths: PlatformPaths, contract: Contract, window: dict, see
             result.model.save(Path(tmp) / "model")
             mlflow.log_artifacts(str(Path(tmp) / "model"), "model")
             reference = Path(tmp) / Path(REFERENCE_ARTIFACT).name
-            _reference_sample(train, contract, result.model, result.seed).to_parquet(reference, index=False)
+            sample = _reference_sample(train, contract, result.model, result.seed)
+            sample.to_parquet(reference, index=False)
             mlflow.log_artifact(str(reference), str(Path(REFERENCE_ARTIFACT).parent))
+            _log_reference_stats(sample, contract, Path(tmp))
     return {"run_id": run.info.run_id, "artifact_uri": run.info.artifact_uri, "device": result.device,
             "device_name": result.device_name, "seed": result.seed, "best_epoch": result.best_epoch,
             "train_rows": len(train), "precision": result.precision, "warm_start": result.warm_start,
