@@ -28,11 +28,12 @@ from ml.features import feature_code_hash
 from ml.model import ScoringModel
 from ml.registry import download_run_artifact, get_version, load_scoring_model
 from ml.settings import PlatformPaths
+from ml.steps.retrain import split_window
+from ml.training_run import CONTRACT_ARTIFACT
 from ml.versioning import pointer_md5, read_dataset, resolve_rev
 
 logger = logging.getLogger(__name__)
 
-CONTRACT_ARTIFACT = "contract/contract.json"
 # Absolute difference allowed in the holdout metric (AUC, accuracy, ...) when a GPU trained either model.
 GPU_METRIC_TOLERANCE = 0.005
 # Differences here can change the numbers; others (code commit, CPU count) are reported for the record.
@@ -157,11 +158,8 @@ def materialise(paths: PlatformPaths, contract: Contract, tags: dict) -> tuple[p
         raise ReproductionError(f"data revision {rev[:10]} holds content {md5}, but the model recorded "
                                 f"{tags['data_md5']}: the data repository was rewritten")
     frame = read_dataset(paths.data_repo, contract.name, rev, order_by=contract.timestamp)  # no cache: from DVC
-    stamps = frame[contract.timestamp]
-    window = frame[(stamps >= pd.Timestamp(tags["window_start"])) & (stamps <= pd.Timestamp(tags["window_end"]))]
-    holdout_from = pd.Timestamp(tags["holdout_start"])
-    train = window[window[contract.timestamp] < holdout_from]
-    holdout = window[window[contract.timestamp] >= holdout_from]
+    train, holdout = split_window(frame, contract.timestamp, {"start": tags["window_start"], "end": tags["window_end"],
+                                                              "holdout_start": tags["holdout_start"]})
     if (len(train), len(holdout)) != (int(tags["window_rows"]), int(tags["holdout_rows"])):
         raise ReproductionError(
             f"the recorded window of revision {rev[:10]} has {len(train)} training and {len(holdout)} holdout "

@@ -83,13 +83,16 @@ def pin_training_window(paths: PlatformPaths, contract: Contract, signal: dict, 
     return window
 
 
-def _split_window(paths: PlatformPaths, contract: Contract, window: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
-    frame = _dataset(paths, contract, window["data_rev"])
-    stamps = frame[contract.timestamp]
+def split_window(frame: pd.DataFrame, timestamp: str, window: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(training rows, holdout) of a pinned window: rows in [start, end], the holdout from ``holdout_start``."""
+    stamps = frame[timestamp]
     in_window = frame[(stamps >= pd.Timestamp(window["start"])) & (stamps <= pd.Timestamp(window["end"]))]
     holdout_from = pd.Timestamp(window["holdout_start"])
-    return (in_window[in_window[contract.timestamp] < holdout_from],
-            in_window[in_window[contract.timestamp] >= holdout_from])
+    return in_window[in_window[timestamp] < holdout_from], in_window[in_window[timestamp] >= holdout_from]
+
+
+def _split_window(paths: PlatformPaths, contract: Contract, window: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    return split_window(_dataset(paths, contract, window["data_rev"]), contract.timestamp, window)
 
 
 def _reference_sample(train: pd.DataFrame, contract: Contract, model: ScoringModel, seed: int) -> pd.DataFrame:
