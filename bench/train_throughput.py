@@ -190,13 +190,17 @@ def run(device: str, rows: int, naive_batches: int, epochs: int, with_compile: b
                 fast = ours(frame, hidden, batch, epochs, device, precision, compiled, threads)
                 label = "ours" + (" + torch.compile" if compiled else "")
                 add(f"| {size} | {label} | {fast['precision']} | {batch:,} | "
-                    f"{fast['rows_per_second'] / 1e6:.3f}M | {fast['rows_per_second'] / slow:.0f}x | "
+                    f"{fast['rows_per_second'] / 1e6:.3f}M | {_ratio(fast['rows_per_second'] / slow)}x | "
                     f"{fast['first_epoch_s']:.2f} | {fast['epochs']} | {fast['val_auc']:.3f} |")
     if device == "cpu":
         lines += ["", "### Where the CPU time goes (ours, 256x2, batch 65,536, two epochs)", "",
                   cpu_profile(synthetic_frame(min(rows, 200_000)), threads),
                   "", "### Time to quality: weather contract on the CPU", "", time_to_quality(1)]
     return "\n".join(lines)
+
+
+def _ratio(value: float) -> str:
+    return f"{value:.1f}" if value < 10 else f"{value:.0f}"
 
 
 def write_section(device: str, body: str, command: str, output: Path = RESULTS) -> None:
