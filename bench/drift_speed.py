@@ -26,12 +26,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import resource
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -192,17 +190,10 @@ def run(device: str, sizes: list[int], evidently_sizes: list[int], torch_cpu_siz
 
 
 def write_section(device: str, body: str, command: str, load: str, output: Path) -> None:
-    from machine_info import describe_machine
+    from machine_info import write_device_section
 
-    title = {"cpu": "CPU", "cuda": "GPU"}[device]
-    section = (f"<!-- {device} -->\n## {title}\n\nMachine: {describe_machine()}  \nCommand: `{command}`  \n"
-               f"Run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; load average before the run: {load}\n\n{body}\n"
-               f"<!-- /{device} -->")
-    text = output.read_text() if output.exists() else "# Drift speed\n\n" + (__doc__ or "") + "\n"
-    pattern = re.compile(rf"<!-- {device} -->.*?<!-- /{device} -->", re.S)
-    text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip() + "\n\n" + section + "\n"
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(text)
+    write_device_section(output, device, body, command, title="Drift speed", doc=__doc__ or "",
+                         run_note=f"; load average before the run: {load}")
 
 
 def main() -> None:

@@ -25,18 +25,16 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import re
 import statistics
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from machine_info import describe_machine  # noqa: E402 - bench/ is on sys.path when run as a script
+from machine_info import write_device_section  # noqa: E402 - bench/ is on sys.path when run as a script
 
 from ml.contract import Contract, parse_contract  # noqa: E402
 from ml.train import train_model  # noqa: E402
@@ -204,14 +202,7 @@ def _ratio(value: float) -> str:
 
 
 def write_section(device: str, body: str, command: str, output: Path = RESULTS) -> None:
-    title = {"cpu": "CPU", "cuda": "GPU"}[device]
-    section = (f"<!-- {device} -->\n## {title}\n\nMachine: {describe_machine()}  \nCommand: `{command}`  \n"
-               f"Run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n\n{body}\n<!-- /{device} -->")
-    text = output.read_text() if output.exists() else "# Training throughput\n\n" + (__doc__ or "") + "\n"
-    pattern = re.compile(rf"<!-- {device} -->.*?<!-- /{device} -->", re.S)
-    text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip() + "\n\n" + section + "\n"
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(text)
+    write_device_section(output, device, body, command, title="Training throughput", doc=__doc__ or "")
 
 
 def main() -> None:
