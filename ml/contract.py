@@ -156,6 +156,22 @@ class PerformanceDriftSpec(_Strict):
     min_drop: Annotated[float, Field(ge=0)] = 0.05
 
 
+class DriftCalibrationSpec(_Strict):
+    """Opt-in calibrated thresholds (ml.drift_calibration): a known false-alarm rate per stable batch.
+
+    Per column, the threshold is the null quantile of its score from bootstrap resamples of the champion's
+    reference at the batch's size, corrected across columns; a column also needs ``min_effect`` (normed
+    Wasserstein, or Jensen-Shannon for categorical columns). With calibration a batch has feature drift when ANY
+    feature drifts (``drift_share`` is then not used): the correction already bounds the per-batch rate.
+    """
+
+    false_alarm_rate: Annotated[float, Field(gt=0, lt=0.5)] = 0.01
+    draws: Annotated[int, Field(ge=100)] = 10_000
+    min_effect: Annotated[float, Field(ge=0)] = 0.05
+    correction: Literal["bonferroni", "sidak"] = "bonferroni"
+    seed: Annotated[int, Field(ge=0)] = 0
+
+
 class DriftPolicy(_Strict):
     """When a batch counts as drifted, and when drifted batches confirm a drift signal."""
 
@@ -169,6 +185,8 @@ class DriftPolicy(_Strict):
     # stops blocking new signals after this many monitored batches; a recorded retrain failure frees it at once.
     pending_expiry_batches: Annotated[int, Field(ge=1)] = 10
     performance: PerformanceDriftSpec | None = None
+    # None: Evidently's thresholds (``method``/``threshold``) and ``drift_share`` decide, as before.
+    calibration: DriftCalibrationSpec | None = None
 
 
 class HoldoutSpec(_Strict):

@@ -51,6 +51,20 @@ def _stored_reference_stats(paths: PlatformPaths, run_id: str):
         return None  # a model trained before the stats were stored: run_drift_report builds them
 
 
+def calibrated_drift(paths: PlatformPaths, contract: Contract, run_id: str, reference_stats, current: pd.DataFrame):
+    """The batch judged by thresholds calibrated on the champion's reference at the batch's size (cached).
+
+    Calibrations are computed on first use and cached under ``CT_HOME/drift_calibration/<contract>/`` per
+    champion run and batch size, so retrain code does not change and each size is calibrated once per champion.
+    """
+    from ml.drift_calibration import cached_calibration, judge_batch
+
+    spec = contract.drift.calibration
+    path = paths.home / "drift_calibration" / contract.name / f"{run_id}-{len(current)}.json"
+    calibration = cached_calibration(path, reference_stats, batch_rows=len(current), **spec.model_dump())
+    return judge_batch(calibration, reference_stats, current)
+
+
 def _save_predictions(paths: PlatformPaths, contract: Contract, batch_id: str, frame: pd.DataFrame,
                       scores: np.ndarray, version: str) -> Path:
     """The prediction log: what the champion said about every row, kept for later label joins and audits."""
@@ -109,26 +123,33 @@ def monitor_batch(paths: PlatformPaths, contract: Contract, ingested: dict) -> d
     reference = pd.read_parquet(download_run_artifact(paths, champion.run_id, REFERENCE_ARTIFACT))
     current = frame[contract.feature_names].assign(**{PREDICTION: scores})
     numeric, categorical = drift_columns(contract)
+    reference_stats = _stored_reference_stats(paths, champion.run_id)
     report = run_drift_report(reference[contract.feature_names + [PREDICTION]], current, numeric=numeric,
                               categorical=categorical, out_dir=paths.reports / contract.name,
                               report_id=f"{contract.name}-{batch_id}-v{champion.version}",
                               method=contract.drift.method, threshold=contract.drift.threshold,
                               drift_share=contract.drift.drift_share,
-                              reference_stats=_stored_reference_stats(paths, champion.run_id))
-    drifted_features = [c for c in report.drifted_columns() if c != PREDICTION]
+                              reference_stats=reference_stats)
+    calibrated = (calibrated_drift(paths, contract, champion.run_id, reference_stats or reference_drift_stats(
+        reference, contract), current) if contract.drift.calibration else None)
+    drifted = list(calibrated.drifted_columns) if calibrated else report.drifted_columns()
+    drifted_features = [c for c in drifted if c != PREDICTION]
     share = len(drifted_features) / len(contract.feature_names)
-    prediction_drift = contract.drift.include_prediction and PREDICTION in report.drifted_columns()
+    prediction_drift = contract.drift.include_prediction and PREDICTION in drifted
+    # Calibrated: any feature past its threshold and floor (the correction bounds the per-batch false alarms).
+    feature_drift = bool(drifted_features) if calibrated else share >= contract.drift.drift_share
     performance = (performance_check(contract, frame[contract.target].to_numpy(), scores, champion.tags)
                    if contract.target in frame.columns else {"checked": False, "why": "no labels yet"})
     reasons = ([r for r, fired in (("performance", performance.get("dropped")),
-                                   ("data_drift", share >= contract.drift.drift_share),
+                                   ("data_drift", feature_drift),
                                    ("prediction_drift", prediction_drift)) if fired])
     record = {"batch_id": batch_id, "period_start": ingested.get("period_start"), "data_rev": rev,
               "champion_version": champion.version, "report_id": report.report_id,
               "report_html": report.html_path, "report_json": report.json_path, "drift_share": share,
               "drifted_columns": drifted_features, "prediction_drift": bool(prediction_drift),
               "columns": [c.to_dict() for c in report.columns], "performance": performance,
-              "champion_metric": performance.get("value"), "batch_drifted": bool(reasons), "reasons": reasons}
+              "champion_metric": performance.get("value"), "batch_drifted": bool(reasons), "reasons": reasons,
+              **({"calibration": calibrated.to_dict()} if calibrated else {})}
     append_event(paths.ledger, contract.name, "batch_monitored", **record)
     logger.info("batch %s: drift share %.2f %s, performance %s, drifted=%s", batch_id, share, drifted_features,
                 performance, bool(reasons))
