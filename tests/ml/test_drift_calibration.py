@@ -53,7 +53,7 @@ def test_stable_synthetic_batches_alarm_at_the_target_rate():
         calibration = calibrate(stats, batch_rows=rows, false_alarm_rate=alpha, draws=1000, min_effect=0.0, seed=r)
         assert [c.method for c in calibration.columns] == ["wasserstein", "wasserstein", "jensenshannon",
                                                            "jensenshannon"]
-        alarms += sum(judge_batch(calibration, stats, _synthetic(rows, rng)).drifted for _ in range(batches))
+        alarms += sum(judge_batch(calibration, stats, _synthetic(rows, rng), threads=1).drifted for _ in range(batches))
     n = references * batches
     rate = alarms / n
     assert alpha / 2 <= rate <= _upper_bound(alpha, n), f"false-alarm rate {rate:.4f} over {n} stable batches"
@@ -90,7 +90,7 @@ def test_shuffled_weather_batches_alarm_at_the_target_rate(weather):
         calibration = calibrate(stats, batch_rows=rows, false_alarm_rate=alpha, draws=1700, min_effect=0.0, seed=r)
         for _ in range(batches):
             batch = pool.iloc[rng.choice(len(pool), rows, replace=False)]
-            alarms += judge_batch(calibration, stats, batch).drifted
+            alarms += judge_batch(calibration, stats, batch, threads=1).drifted
     n = references * batches
     rate = alarms / n
     assert alpha / 2 <= rate <= _upper_bound(alpha, n), f"false-alarm rate {rate:.4f} over {n} stable batches"
