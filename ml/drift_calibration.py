@@ -1,7 +1,7 @@
 """Per-column drift thresholds calibrated on the reference, for a known false-alarm rate per batch.
 
-Evidently's fixed thresholds (normed Wasserstein >= 0.1, ...) mean different things at different batch sizes: an
-unshifted column scores about 0.1 at 500 rows, and a shift of 0.01 standard deviations "drifts" at 10M rows. This
+Evidently's fixed thresholds (normed Wasserstein >= 0.1, K-S p <= 0.05, ...) mean different things at different
+batch sizes: an unshifted column scores about 0.1 at 500 rows, while K-S flags a 0.01 sd shift at millions. This
 module replaces them, per column, by the quantile of the column's score under NO drift at the batch's own size,
 and adds an effect-size floor.
 
@@ -26,14 +26,15 @@ prediction column), each column gets ``alpha_col``:
 A distance column's threshold is the ``1 - alpha_col`` quantile of its null scores (drift when score >=
 threshold). A p-value column (``ks``) needs no resampling: its p-value is already uniform under no drift for
 continuous data, so its threshold is ``alpha_col`` itself (drift when p <= threshold); resampling would add ties
-that make bootstrap p-values too small (measured: the 5 % quantile of bootstrap K-S p-values was 0.066 at 800
-reference and 200 batch rows). Both corrections are conservative when columns are correlated: the realised
-per-batch rate is at or below the target.
+that make bootstrap p-values too small (measured: the 5 % quantile of 300 bootstrap K-S p-values was 0.066 at 800
+reference and 200 batch rows). Under positive dependence between columns both corrections are conservative: the
+realised per-batch rate is at or below the target.
 
 Effect floor. A column drifts only if its score passes its calibrated threshold AND its effect size is at least
 ``min_effect``: the normed Wasserstein distance (shift in reference standard deviations, for numeric columns) or
-the Jensen-Shannon distance (categorical columns). At 1M rows the calibrated threshold alone would flag a shift
-of 0.005 sd; the floor says what size of shift is worth a retrain. The floor only removes alarms, so the
+the Jensen-Shannon distance (categorical columns). The threshold shrinks as batch and reference grow (at 30,000
+rows on both sides it is below 0.025, so a 0.035 sd shift passes it); the floor says what size of shift is worth
+a retrain. The floor only removes alarms, so the
 false-alarm guarantee stands.
 
 The result is a small frozen :class:`Calibration` (JSON with :meth:`Calibration.to_json`); :func:`evaluate` turns
