@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import statistics
 import sys
 import time
@@ -37,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from machine_info import write_device_section  # noqa: E402 - bench/ is on sys.path when run as a script
 
 from ml.contract import Contract, parse_contract  # noqa: E402
+from ml.environment import cpu_count  # noqa: E402
 from ml.train import train_model  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "train.md"
@@ -163,7 +163,7 @@ def time_to_quality(threads: int) -> str:
 def run(device: str, rows: int, naive_batches: int, epochs: int, with_compile: bool, publish) -> str:
     """Measure every row of the table; ``publish(body)`` is called after each row, so a cut-off run keeps
     what it measured."""
-    threads = len(os.sched_getaffinity(0)) if device == "cpu" else 1
+    threads = cpu_count() if device == "cpu" else 1
     frame = synthetic_frame(rows)
     header = [f"{rows:,} synthetic rows x {FEATURES} features (10 % validation), {epochs} epochs per run, "
               f"naive path timed over {naive_batches} batches; {threads} CPU thread(s).", "",

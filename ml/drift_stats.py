@@ -52,7 +52,6 @@ import io
 import json
 import logging
 import math
-import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -61,6 +60,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from ml.environment import cpu_count
 
 logger = logging.getLogger(__name__)
 
@@ -234,7 +235,7 @@ def compare(reference: ReferenceStats, current: pd.DataFrame, *, backend: str = 
         else:
             by_name[ref.name] = problem
     if backend == "numpy":
-        with ThreadPoolExecutor(max_workers=threads or len(os.sched_getaffinity(0))) as pool:
+        with ThreadPoolExecutor(max_workers=threads or cpu_count()) as pool:
             numeric = list(pool.map(lambda ref: _numeric_column(reference, ref, current[ref.name]), usable))
     else:
         from ml.drift_stats_torch import numeric_columns_torch

@@ -20,17 +20,13 @@ import time
 from datetime import UTC, datetime
 
 import pytest
-import yaml
 
-from ct.airflow_env import REPO_ROOT
 from ct.simulate import AirflowDriver
-from ml.contract import parse_contract
 from ml.ledger import read_events
-from ml.platform import init_platform
 from ml.registry import CHAMPION, client, download_run_artifact, get_version, version_by_alias
 from ml.scenario import Scenario, land, plan_batches
-from ml.settings import PlatformPaths
 from ml.sources import load_source
+from tests.integration.contract_home import api_client, contract_home, login
 
 NAME = "signoff"
 DAG_ID = f"ct_retrain_{NAME}"
@@ -40,43 +36,19 @@ USERS = {"reviewer": "reviewer-pw", "outsider": "outsider-pw"}
 @pytest.fixture(scope="module")
 def platform(airflow_db, tmp_path_factory):
     """A platform home for the ``signoff`` contract with one ingested batch, and an API client."""
-    root = tmp_path_factory.mktemp("approval")
-    data = yaml.safe_load((REPO_ROOT / "include" / "contracts" / "weather.yaml").read_text())
-    data["name"] = NAME
-    data["gate"]["approval"] = {"required": True, "timeout": "3s", "approvers": ["reviewer"]}
-    contract = parse_contract(data)
-    (root / "contracts").mkdir()
-    (root / "contracts" / f"{NAME}.yaml").write_text(yaml.safe_dump(data))
-    (root / "passwords.json").write_text(json.dumps(USERS))
-    paths = PlatformPaths(root / "home")
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("CT_HOME", str(paths.home))
-        env.setenv("CT_CONTRACTS_DIR", str(root / "contracts"))
-        env.setenv("CT_CONTRACTS", NAME)
-        env.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "reviewer:admin,outsider:admin")
-        env.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE", str(root / "passwords.json"))
-        env.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "False")
-        env.setenv("AIRFLOW__API_AUTH__JWT_SECRET", "approval-test-" + "x" * 64)
-        init_platform(paths, [contract])
+    approval = {"approval": {"required": True, "timeout": "3s", "approvers": ["reviewer"]}}
+    with contract_home(tmp_path_factory.mktemp("approval"), NAME, changes={"gate": approval},
+                       users=USERS) as (paths, contract):
         scenario = Scenario.model_validate({"contract": NAME, "bootstrap": {"start": "1961-01-01", "end": "1967-01-01"},
                                            "replay": {"start": "1967-01-01", "end": "1968-01-01"}})
         land(next(plan_batches(scenario, contract, load_source(contract))), contract, paths.landing_for(NAME))
         driver = AirflowDriver(paths, contract)
         assert driver.run("ingest") == "success"
-        yield paths, contract, driver, _api()
-
-
-def _api():
-    from airflow.api_fastapi.app import create_app
-    from fastapi.testclient import TestClient
-
-    return TestClient(create_app("core"))
+        yield paths, contract, driver, api_client()
 
 
 def _login(api, user: str) -> dict:
-    response = api.post("/auth/token", json={"username": user, "password": USERS[user]})
-    assert response.status_code == 201, response.text
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+    return login(api, user, USERS[user])
 
 
 class Reviewer(threading.Thread):

@@ -9,15 +9,10 @@ into an asset-triggered run; the run reads ``reason`` and ``batch_id`` from the 
 
 from __future__ import annotations
 
-import json
-
 import pytest
-import yaml
 
 from ct.airflow_env import REPO_ROOT
-from ml.contract import parse_contract
-from ml.platform import init_platform
-from ml.settings import PlatformPaths
+from tests.integration.contract_home import api_client, contract_home, login
 
 NAME = "pushed"
 USERS = {"monitor": "monitor-pw"}
@@ -26,36 +21,16 @@ SIGNAL = {"reason": "data_drift", "batch_id": "1983", "source": "vendor-monitor"
 
 @pytest.fixture(scope="module")
 def pushed(airflow_db, tmp_path_factory):
-    from airflow.api_fastapi.app import create_app
     from airflow.dag_processing.bundles.manager import DagBundlesManager
     from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
-    from fastapi.testclient import TestClient
 
-    root = tmp_path_factory.mktemp("external-signal")
-    data = yaml.safe_load((REPO_ROOT / "include" / "contracts" / "weather.yaml").read_text())
-    data["name"] = NAME
-    (root / "contracts").mkdir()
-    (root / "contracts" / f"{NAME}.yaml").write_text(yaml.safe_dump(data))
-    (root / "passwords.json").write_text(json.dumps(USERS))
-    paths = PlatformPaths(root / "home")
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("CT_HOME", str(paths.home))
-        env.setenv("CT_CONTRACTS_DIR", str(root / "contracts"))
-        env.setenv("CT_CONTRACTS", NAME)
-        env.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "monitor:admin")
-        env.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE", str(root / "passwords.json"))
-        env.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "False")
-        env.setenv("AIRFLOW__API_AUTH__JWT_SECRET", "external-signal-" + "x" * 64)
-        init_platform(paths, [parse_contract(data)])
+    with contract_home(tmp_path_factory.mktemp("external-signal"), NAME, users=USERS):
         bag = DagBag(dag_folder=str(REPO_ROOT / "dags"))
         assert not bag.import_errors, bag.import_errors
         DagBundlesManager().sync_bundles_to_db()  # the dag table refers to its bundle
         sync_bag_to_db(bag, "dags-folder", None)
-        api = TestClient(create_app("core"))
-        token = api.post("/auth/token", json={"username": "monitor", "password": USERS["monitor"]})
-        assert token.status_code == 201, token.text
-        headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
-        yield api, headers
+        api = api_client()
+        yield api, login(api, "monitor", USERS["monitor"])
 
 
 def test_an_external_monitor_can_push_the_signal_the_retrain_dag_waits_for(pushed):

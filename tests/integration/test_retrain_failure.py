@@ -8,33 +8,18 @@ batch, and the drift policy then lets the next confirmed drift start a retrain i
 from __future__ import annotations
 
 import pytest
-import yaml
 
-from ct.airflow_env import REPO_ROOT
 from ct.simulate import AirflowDriver
-from ml.contract import parse_contract
 from ml.drift_policy import decide
 from ml.ledger import read_events
-from ml.platform import init_platform
-from ml.settings import PlatformPaths
+from tests.integration.contract_home import contract_home
 
 NAME = "lostretrain"
 
 
 @pytest.fixture(scope="module")
 def failed_run(airflow_db, tmp_path_factory):
-    root = tmp_path_factory.mktemp("retrain-failure")
-    data = yaml.safe_load((REPO_ROOT / "include" / "contracts" / "weather.yaml").read_text())
-    data["name"] = NAME
-    contract = parse_contract(data)
-    (root / "contracts").mkdir()
-    (root / "contracts" / f"{NAME}.yaml").write_text(yaml.safe_dump(data))
-    paths = PlatformPaths(root / "home")
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("CT_HOME", str(paths.home))
-        env.setenv("CT_CONTRACTS_DIR", str(root / "contracts"))
-        env.setenv("CT_CONTRACTS", NAME)
-        init_platform(paths, [contract])
+    with contract_home(tmp_path_factory.mktemp("retrain-failure"), NAME) as (paths, contract):
         driver = AirflowDriver(paths, contract)
         for task in driver.dags["retrain"].tasks:
             task.retries = 0  # the failure is certain; retrying only costs the test its retry delays
