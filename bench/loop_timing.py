@@ -104,7 +104,7 @@ def main() -> None:
         "| DAG | `ct simulate` runs | `ct simulate` seconds | real scheduler runs-time (s) |",
         "|---|---:|---:|---:|",
     ]
-    for kind in ("ingest", "monitor", "retrain"):
+    for kind in ("ingest", "monitor", "drift", "retrain"):
         dag_id = f"ct_{kind}_weather"
         runs, seconds = len(sim_dag[kind]), sum(sim_dag[kind])
         lines.append(f"| {dag_id} | {runs} | {seconds:.1f} | {sched_dags.get(dag_id, 0):.1f} |")

@@ -3,7 +3,9 @@
 Engine ``airflow`` (default) runs each DAG with ``dag.test()`` against a SQLite metadata DB under
 ``CT_HOME/airflow``: real task code, XCom, asset outlets and params, without the scheduler. Because
 ``dag.test()`` does not follow asset events, the driver starts the downstream DAG itself and hands it the
-event's content as params (the params fallback every asset-scheduled DAG has for manual runs).
+event's content as params (the params fallback every asset-scheduled DAG has for manual runs). The drift DAG
+(``@continuous`` in a deployment) is run once whenever the monitor confirmed a signal: its sensor finds the
+signal without deferring, emits it, and the driver starts the retrain with that signal.
 Engine ``direct`` calls the same step functions without Airflow (for benchmarks).
 """
 
@@ -19,6 +21,7 @@ from pathlib import Path
 from ct.airflow_env import POOLS, REPO_ROOT, airflow_environment, apply_airflow_environment
 from ml.batches import batch_id_of, ready_manifests
 from ml.contract import Contract
+from ml.drift_signals import next_signal
 from ml.ledger import read_events
 from ml.platform import init_platform
 from ml.scenario import Scenario, land, plan_batches
@@ -40,8 +43,11 @@ def prepare_airflow(paths: PlatformPaths) -> None:
     apply_airflow_environment(paths)
 
 
+DAG_KINDS = ("ingest", "monitor", "drift", "retrain")
+
+
 class AirflowDriver:
-    """Runs the contract's three DAGs with ``dag.test()`` and records per-DAG and per-task wall time."""
+    """Runs the contract's four DAGs with ``dag.test()`` and records per-DAG and per-task wall time."""
 
     def __init__(self, paths: PlatformPaths, contract: Contract):
         from airflow.dag_processing.dagbag import DagBag
@@ -51,7 +57,7 @@ class AirflowDriver:
         if bag.import_errors:
             raise RuntimeError(f"DAG import errors: {bag.import_errors}")
         name = contract.name
-        self.dags = {kind: bag.get_dag(f"ct_{kind}_{name}") for kind in ("ingest", "monitor", "retrain")}
+        self.dags = {kind: bag.get_dag(f"ct_{kind}_{name}") for kind in DAG_KINDS}
         self.timings: list[dict] = []
 
     def run(self, kind: str, conf: dict | None = None) -> str:
@@ -71,18 +77,22 @@ class AirflowDriver:
                 continue  # quarantined: ingest failed red, nothing to monitor
             self.run("monitor", {"batch_id": batch_id, "data_rev": ingested["data_version"]["rev"],
                                  "period_start": ingested["period_start"]})
-            signal = _last_event(self.paths, self.contract.name, "drift_signal", batch_id)
-            if signal is not None:
-                self.run("retrain", {"reason": signal["reason"], "signal": _signal_payload(signal)})
+            self.start_retrain_on_signal()
+
+    def start_retrain_on_signal(self) -> None:
+        """Run the drift DAG if a confirmed signal awaits, then the retrain it would start through the asset."""
+        signal = next_signal(self.paths.ledger, self.contract.name)
+        if signal is None:
+            return
+        self.run("drift")
+        if next_signal(self.paths.ledger, self.contract.name) is not None:
+            raise RuntimeError(f"the drift DAG did not emit signal {signal['signal_id']}; see its task log")
+        self.run("retrain", {"reason": signal["reason"], "signal": signal})
 
 
 def _last_event(paths: PlatformPaths, contract: str, kind: str, batch_id: str) -> dict | None:
     matches = [e for e in read_events(paths.ledger, contract, [kind]) if e.get("batch_id") == batch_id]
     return matches[-1] if matches else None
-
-
-def _signal_payload(event: dict) -> dict:
-    return {k: v for k, v in event.items() if k not in ("kind", "recorded_at")}
 
 
 def simulate(paths: PlatformPaths, contract: Contract, scenario: Scenario, *, engine: str = "airflow",

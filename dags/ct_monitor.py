@@ -1,14 +1,15 @@
 """Monitor each validated batch: champion scores, Evidently drift report, drift policy, drift signal.
 
 One DAG per contract (`ct_monitor_<contract>`), scheduled on the contract's `validated_batch` asset.
-Manual runs (and `ct simulate`) pass `batch_id` and `data_rev` as params instead. When the policy confirms
-drift (debounce, cooldown, merging of pending signals), `emit_drift_signal` emits the `drift_signal`
-asset event carrying the reason, the report and the drifted columns; that event starts the retrain DAG.
+Manual runs (and `ct simulate`) pass `batch_id` and `data_rev` as params instead. `decide_drift` applies the
+contract's drift policy (debounce, cooldown, merging of pending signals, acknowledged columns) and writes a
+confirmed signal to the ledger; the drift DAG's `DriftSensor` (`ct_drift_<contract>`) then emits the
+`drift_signal` asset event, carrying the reason, the report and the drifted columns, that starts the retrain.
 """
 
 from __future__ import annotations
 
-from airflow.sdk import DAG, Metadata, Param, get_current_context, task
+from airflow.sdk import DAG, Param, get_current_context, task
 from ct_platform import assets, dagkit
 
 
@@ -48,20 +49,13 @@ def build_monitor_dag(contract) -> DAG:
             return [monitor_batch(dagkit.paths(), dagkit.contract_by_name(name), batch)
                     for batch in _ingested_batches(name)]
 
-        @task.short_circuit
-        def drift_confirmed(monitored: list[dict]) -> dict | None:
-            from ml.steps.monitor import decide_drift
+        @task
+        def decide_drift(monitored: list[dict]) -> list[dict]:
+            from ml.steps.monitor import decide_drift as decide
 
-            decisions = [decide_drift(dagkit.paths(), dagkit.contract_by_name(name), m) for m in monitored]
-            confirmed = [d["signal"] for d in decisions if d["confirmed"]]
-            return confirmed[-1] if confirmed else None
+            return [decide(dagkit.paths(), dagkit.contract_by_name(name), m) for m in monitored]
 
-        @task(outlets=[assets.drift_signal(name)])
-        def emit_drift_signal(signal: dict):
-            yield Metadata(assets.drift_signal(name), signal)
-            return signal  # noqa: B901 - Airflow exhausts the generator and pushes this value to XCom
-
-        emit_drift_signal(drift_confirmed(score_and_report()))
+        decide_drift(score_and_report())
     return dag
 
 

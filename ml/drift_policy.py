@@ -3,12 +3,23 @@
 A batch is *drifted* when any of its checks fires (feature drift share, prediction drift, a significant
 performance drop). A drift *signal* (which starts a retrain) needs more:
 
-- debounce: at least ``k`` of the last ``m`` monitored batches since the last champion change are drifted;
-- cooldown: no signal within ``cooldown_batches`` batches after the champion changed;
+- debounce: at least ``k`` of the last ``m`` monitored batches since the last retrain decision (a champion
+  change, or a retrain whose challenger was rejected) are drifted; a batch a retrain already answered never
+  counts towards the next signal;
+- cooldown: no signal within ``cooldown_batches`` batches after a retrain decision, promoted or rejected;
+- acknowledged columns: when a retrain started by feature or prediction drift ends without a new champion (the
+  gate or a person rejected the challenger), the champion held up on the shifted data, so the columns that
+  drifted are acknowledged until the champion next changes. A later batch whose only drift is in acknowledged
+  columns does not count as drifted; a new column, or a performance drop, does. This is what keeps one lasting
+  shift from starting a retrain every few batches when retraining does not beat the champion;
 - merge: no new signal while an earlier one has not yet reached a gate decision (a retrain is queued or
   running); the batch is recorded as merged into the pending signal instead. A retrain that failed for good
   (``retrain_failed`` in the ledger) frees its signal at once; a signal whose retrain left no trace expires
   after ``pending_expiry_batches`` monitored batches, so one lost retrain cannot silence drift forever.
+
+Every confirmed signal gets a ``signal_id``; :func:`unemitted_signals` lists those that no
+``drift_signal_emitted`` event has answered yet, which is what :class:`ct_platform.drift_sensor.DriftSensor`
+waits for before it emits the drift asset event.
 
 The decision reads only the ledger (what happened to earlier batches), so it is the same in a real
 scheduler run, in ``dag.test()`` and in a re-run of the same batch.
@@ -21,6 +32,9 @@ from dataclasses import dataclass
 from ml.contract import DriftPolicy
 
 REASON_ORDER = ("performance", "data_drift", "prediction_drift")
+# Reasons whose drifted columns a rejected retrain acknowledges (a performance drop is never acknowledged).
+COLUMN_REASONS = frozenset({"data_drift", "prediction_drift"})
+PREDICTION_COLUMN = "prediction"
 
 
 @dataclass(frozen=True)
@@ -43,13 +57,54 @@ def _after_last(events: list[dict], kinds: set[str]) -> list[dict]:
     return events
 
 
-def _monitored_since_change(events: list[dict]) -> list[dict]:
-    recent = _after_last(events, {"champion_changed"})
+def _rejected(event: dict) -> bool:
+    """A retrain that ended without a new champion: the gate rejected, or a person rejected or did not answer."""
+    if event["kind"] == "gate_decision":
+        return event.get("decision") != "promote"
+    return event["kind"] == "approval" and event.get("outcome") != "approved"
+
+
+def _since_last_decision(events: list[dict]) -> tuple[list[dict], bool]:
+    """Events after the last retrain decision (champion change or rejected retrain), and whether one exists."""
+    for index in range(len(events) - 1, -1, -1):
+        if events[index]["kind"] == "champion_changed" or _rejected(events[index]):
+            return events[index + 1:], True
+    return events, False
+
+
+def _monitored(events: list[dict]) -> list[dict]:
     seen: dict[str, dict] = {}
-    for event in recent:
+    for event in events:
         if event["kind"] == "batch_monitored":
             seen[event["batch_id"]] = event  # a re-run of a batch supersedes its earlier record
     return list(seen.values())
+
+
+def signal_columns(signal: dict) -> set[str]:
+    """The columns a signal was about: its drifted features, plus the prediction when it drifted."""
+    return set(signal.get("drifted_columns") or []) | ({PREDICTION_COLUMN} if signal.get("prediction_drift") else set())
+
+
+def acknowledged_columns(events: list[dict]) -> set[str]:
+    """Columns whose drift a rejected retrain answered since the champion last changed."""
+    acknowledged: set[str] = set()
+    last_signal = None
+    for event in _after_last(events, {"champion_changed"}):
+        if event["kind"] == "drift_signal":
+            last_signal = event
+        elif _rejected(event) and last_signal is not None and last_signal.get("reason") in COLUMN_REASONS:
+            acknowledged |= signal_columns(last_signal)
+    return acknowledged
+
+
+def counts_as_drifted(monitored: dict, acknowledged: set[str]) -> bool:
+    """Is this batch drifted, once drift in acknowledged columns is discounted?"""
+    if not monitored.get("batch_drifted"):
+        return False
+    reasons = set(monitored.get("reasons") or [])
+    if not acknowledged or reasons - COLUMN_REASONS:
+        return True  # no acknowledged columns, or a performance drop (never acknowledged)
+    return bool(signal_columns(monitored) - acknowledged)
 
 
 def _pending_signal(events: list[dict], expiry_batches: int) -> dict | None:
@@ -84,14 +139,18 @@ def decide(policy: DriftPolicy, events: list[dict], current: dict) -> PolicyDeci
     if current.get("no_champion"):
         return PolicyDecision(True, "bootstrap", "no champion yet: train the first model", current["batch_id"],
                               current.get("period_start"))
-    monitored = _monitored_since_change(events)
-    since_change = len(monitored)
-    changed = any(e["kind"] == "champion_changed" for e in events)
-    if changed and since_change <= policy.cooldown_batches:
-        return PolicyDecision(False, None, f"cooldown: {since_change} of {policy.cooldown_batches} batches since "
-                                           "the champion changed")
+    acknowledged = acknowledged_columns(events)
+    if not counts_as_drifted(current, acknowledged):
+        return PolicyDecision(False, None, f"only acknowledged columns drifted ({', '.join(sorted(acknowledged))}): "
+                                           "a rejected retrain already answered that shift")
+    recent, decided_before = _since_last_decision(events)
+    monitored = _monitored(recent)
+    since_decision = len(monitored)
+    if decided_before and since_decision <= policy.cooldown_batches:
+        return PolicyDecision(False, None, f"cooldown: {since_decision} of {policy.cooldown_batches} batches since "
+                                           "the last retrain decision")
     window = monitored[-policy.debounce.m:]
-    drifted = [e for e in window if e.get("batch_drifted")]
+    drifted = [e for e in window if counts_as_drifted(e, acknowledged)]
     if len(drifted) < policy.debounce.k:
         return PolicyDecision(False, None, f"debounce: {len(drifted)} of last {len(window)} batches drifted, "
                                            f"need {policy.debounce.k} of {policy.debounce.m}")
@@ -99,3 +158,14 @@ def decide(policy: DriftPolicy, events: list[dict], current: dict) -> PolicyDeci
     return PolicyDecision(True, _main_reason(current.get("reasons", [])),
                           f"{len(drifted)} of last {len(window)} batches drifted (need {policy.debounce.k} of "
                           f"{policy.debounce.m})", onset["batch_id"], onset.get("period_start"))
+
+
+def signal_id(signal: dict) -> str:
+    """A signal's identity; records from before ids existed are named by batch and time of recording."""
+    return signal.get("signal_id") or f"{signal.get('batch_id')}@{signal.get('recorded_at')}"
+
+
+def unemitted_signals(events: list[dict]) -> list[dict]:
+    """Confirmed drift signals, oldest first, for which no drift asset event has been emitted yet."""
+    emitted = {e.get("signal_id") for e in events if e["kind"] == "drift_signal_emitted"}
+    return [e for e in events if e["kind"] == "drift_signal" and signal_id(e) not in emitted]

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from ml.batches import ready_manifests
 from ml.contract import Contract
+from ml.drift_signals import next_signal, record_emitted
 from ml.scenario import Scenario, land, plan_batches
 from ml.settings import PlatformPaths
 from ml.sources import load_source
@@ -38,9 +39,13 @@ def process_landing_direct(paths: PlatformPaths, contract: Contract) -> None:
             logger.warning("%s", rejected)
             continue
         ingested = commit_validated_batch(paths, contract, validated)
-        decision = decide_drift(paths, contract, monitor_batch(paths, contract, ingested))
-        if decision["confirmed"]:
-            retrain_direct(paths, contract, decision["signal"])
+        decide_drift(paths, contract, monitor_batch(paths, contract, ingested))
+        # Without Airflow there is no drift sensor: the signal is taken here, and recorded as emitted so that an
+        # Airflow deployment on the same home does not retrain on it again.
+        signal = next_signal(paths.ledger, contract.name)
+        if signal is not None:
+            record_emitted(paths.ledger, contract.name, signal, run_id="direct")
+            retrain_direct(paths, contract, signal)
 
 
 def replay_direct(paths: PlatformPaths, contract: Contract, scenario: Scenario, *, max_batches: int | None = None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -157,7 +158,11 @@ def monitor_batch(paths: PlatformPaths, contract: Contract, ingested: dict) -> d
 
 
 def decide_drift(paths: PlatformPaths, contract: Contract, monitored: dict) -> dict:
-    """Apply the contract's drift policy; on confirmation record and return the signal's metadata."""
+    """Apply the contract's drift policy; on confirmation record and return the signal's metadata.
+
+    The signal goes to the ledger only; the drift DAG's :class:`ct_platform.drift_sensor.DriftSensor` picks it up
+    and emits the drift asset event that starts the retrain.
+    """
     events = read_events(paths.ledger, contract.name)
     decision = decide(contract.drift, events, monitored)
     logger.info("drift policy for batch %s: %s", monitored["batch_id"], decision.explanation)
@@ -165,10 +170,12 @@ def decide_drift(paths: PlatformPaths, contract: Contract, monitored: dict) -> d
                  confirmed=decision.confirmed, reason=decision.reason, explanation=decision.explanation)
     if not decision.confirmed:
         return {"confirmed": False, "explanation": decision.explanation}
-    signal = {"contract": contract.name, "reason": decision.reason, "batch_id": monitored["batch_id"],
+    signal = {"signal_id": uuid.uuid4().hex, "contract": contract.name, "reason": decision.reason,
+              "batch_id": monitored["batch_id"],
               "data_rev": monitored["data_rev"], "onset_batch": decision.onset_batch,
               "onset_period_start": decision.onset_period_start, "report_id": monitored.get("report_id"),
               "report_html": monitored.get("report_html"), "drifted_columns": monitored.get("drifted_columns", []),
+              "prediction_drift": bool(monitored.get("prediction_drift")),
               "drift_share": monitored.get("drift_share"), "performance": monitored.get("performance"),
               "explanation": decision.explanation}
     append_event(paths.ledger, contract.name, "drift_signal", **signal)

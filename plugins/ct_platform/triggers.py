@@ -1,4 +1,7 @@
-"""Async trigger that waits, in the triggerer, for a batch manifest to appear in a landing folder."""
+"""Async triggers, run by the triggerer: a batch manifest in a landing folder, a confirmed drift signal in the ledger.
+
+They live in plugins/ because the triggerer imports plugins, not DAG folders.
+"""
 
 from __future__ import annotations
 
@@ -43,5 +46,33 @@ class LandingTrigger(BaseTrigger):
                 return
             if deadline is not None and datetime.now(UTC) >= deadline:
                 yield TriggerEvent({"silent_since": self.waiting_since, "deadline": self.deadline})
+                return
+            await asyncio.sleep(self.poll_interval)
+
+
+class DriftTrigger(BaseTrigger):
+    """Fires when ``contract`` has a policy-confirmed drift signal whose asset event was not emitted yet.
+
+    Polls the platform's ledger (``ledger`` folder) every ``poll_interval`` seconds and fires
+    ``{"signal_id": ...}`` for the oldest such signal; the sensor re-reads the signal itself in the worker.
+    """
+
+    def __init__(self, ledger: str, contract: str, poll_interval: float = 2.0):
+        super().__init__()
+        self.ledger = ledger
+        self.contract = contract
+        self.poll_interval = poll_interval
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return ("ct_platform.triggers.DriftTrigger", {"ledger": self.ledger, "contract": self.contract,
+                                                      "poll_interval": self.poll_interval})
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        from ml.drift_signals import next_signal
+
+        while True:
+            signal = await asyncio.to_thread(next_signal, Path(self.ledger), self.contract)
+            if signal is not None:
+                yield TriggerEvent({"signal_id": signal["signal_id"]})
                 return
             await asyncio.sleep(self.poll_interval)

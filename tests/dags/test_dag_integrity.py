@@ -31,8 +31,8 @@ def test_no_import_errors(dagbag):
     assert dagbag.import_errors == {}
 
 
-def test_three_dags_per_contract(dagbag):
-    expected = {f"ct_{kind}_{c.name}" for c in CONTRACTS for kind in ("ingest", "monitor", "retrain")}
+def test_four_dags_per_contract(dagbag):
+    expected = {f"ct_{kind}_{c.name}" for c in CONTRACTS for kind in ("ingest", "monitor", "drift", "retrain")}
     assert expected == set(dagbag.dag_ids)
 
 
@@ -41,6 +41,10 @@ def test_dag_shape(dagbag, contract):
     ingest = dagbag.get_dag(f"ct_ingest_{contract.name}")
     monitor = dagbag.get_dag(f"ct_monitor_{contract.name}")
     retrain = dagbag.get_dag(f"ct_retrain_{contract.name}")
+    drift = dagbag.get_dag(f"ct_drift_{contract.name}")
+    assert [t.task_id for t in monitor.topological_sort()] == ["score_and_report", "decide_drift"]
+    assert [t.task_id for t in drift.tasks] == ["wait_for_drift"]
+    assert type(drift.get_task("wait_for_drift")).__name__ == "DriftSensor"
     assert [t.task_id for t in ingest.topological_sort()] == ["wait_for_batch", "validate_batch", "commit_version"]
     assert {t.task_id for t in retrain.tasks} >= {"pin_training_window", "train_challenger", "evaluate_gate",
                                                   "gate_passed", "promote_champion"}
@@ -51,7 +55,7 @@ def test_dag_shape(dagbag, contract):
     assert ingest.get_task("commit_version").pool == "dvc_writes"
     # a retrain that fails for good must free its drift signal (tests/integration/test_retrain_failure.py)
     assert all(task.on_failure_callback for task in retrain.tasks)
-    for dag in (ingest, monitor, retrain):
+    for dag in (ingest, monitor, drift, retrain):
         assert dag.max_active_runs == 1
         assert dag.doc_md, f"{dag.dag_id} has no doc_md"
 
@@ -60,7 +64,7 @@ def test_assets_chain_the_dags(dagbag):
     for contract in CONTRACTS:
         name = contract.name
         commit = dagbag.get_dag(f"ct_ingest_{name}").get_task("commit_version")
-        emit = dagbag.get_dag(f"ct_monitor_{name}").get_task("emit_drift_signal")
+        emit = dagbag.get_dag(f"ct_drift_{name}").get_task("wait_for_drift")
         assert [a.name for a in commit.outlets] == [f"ct.{name}.validated_batch"]
         assert [a.name for a in emit.outlets] == [f"ct.{name}.drift_signal"]
 

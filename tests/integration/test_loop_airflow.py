@@ -45,7 +45,7 @@ def loop(airflow_db, tmp_path_factory):
 def test_every_batch_went_through_the_dags(loop):
     paths, report, timings = loop
     assert report["totals"]["batches"] == 10  # backfill + 8 years + 1 corrupt
-    assert {t["dag"] for t in timings} == {"ingest", "monitor", "retrain"}
+    assert {t["dag"] for t in timings} == {"ingest", "monitor", "drift", "retrain"}
     failed = [t for t in timings if t["state"] != "success"]
     assert [t["dag"] for t in failed] == ["ingest"], "only the corrupt batch's ingest may fail"
 

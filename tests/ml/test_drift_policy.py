@@ -19,8 +19,13 @@ def mon(batch_id: str, drifted: bool = False, *reasons: str, no_champion: bool =
             "no_champion": no_champion}
 
 
-def signal(batch_id: str) -> dict:
-    return {"kind": "drift_signal", "batch_id": batch_id}
+def signal(batch_id: str, *columns: str, reason: str = "data_drift") -> dict:
+    return {"kind": "drift_signal", "batch_id": batch_id, "reason": reason, "drifted_columns": list(columns)}
+
+
+def cols(batch_id: str, *columns: str, reasons: tuple[str, ...] = ("data_drift",)) -> dict:
+    """A drifted batch that names its drifted feature columns."""
+    return {**mon(batch_id, True, *reasons), "drifted_columns": list(columns)}
 
 
 def gate(batch_id: str, decision: str = "reject") -> dict:
@@ -66,9 +71,36 @@ CASES = {
     "merged while a signal is pending": Case(
         [*SETTLED, mon("1980", True), mon("1981", True), signal("1981"), mon("1982", True)], False,
         "merged into pending signal from batch 1981"),
-    "a gate decision ends the pending signal": Case(
-        [*SETTLED, mon("1980", True), mon("1981", True), signal("1981"), gate("1981"), mon("1982", True)], True,
-        "3 of last 3", "1980", "data_drift"),
+    "a rejected retrain ends the pending signal and starts a cooldown": Case(
+        [*SETTLED, mon("1980", True), mon("1981", True), signal("1981"), gate("1981"), mon("1982", True)], False,
+        "cooldown: 1 of 2 batches since the last retrain decision"),
+    "batches a rejected retrain answered do not count again": Case(
+        [*SETTLED, mon("1980", True), mon("1981", True), signal("1981"), gate("1981"), mon("1982"), mon("1983"),
+         mon("1984", True)], False, "debounce: 1 of last 3"),
+    "after a rejection only acknowledged columns drift: no signal, however long it lasts": Case(
+        [*SETTLED, cols("1980", "wind"), cols("1981", "wind"), signal("1981", "wind"), gate("1981"),
+         cols("1982", "wind"), cols("1983", "wind"), cols("1984", "wind"), cols("1985", "wind")], False,
+        "only acknowledged columns drifted (wind)"),
+    "after a rejection a new column counts": Case(
+        [*SETTLED, cols("1980", "wind"), cols("1981", "wind"), signal("1981", "wind"), gate("1981"),
+         cols("1982", "wind"), cols("1983", "wind", "temp"), cols("1984", "temp")], True, "2 of last 3", "1983",
+        "data_drift"),
+    "after a rejection a performance drop still counts": Case(
+        [*SETTLED, cols("1980", "wind"), cols("1981", "wind"), signal("1981", "wind"), gate("1981"),
+         cols("1982", "wind"), cols("1983", "wind", reasons=("performance",)),
+         cols("1984", "wind", reasons=("performance", "data_drift"))], True, "2 of last 3", "1983", "performance"),
+    "a person's rejection acknowledges the columns too": Case(
+        [*SETTLED, cols("1980", "wind"), cols("1981", "wind"), signal("1981", "wind"), gate("1981", "promote"),
+         {"kind": "approval", "outcome": "rejected"}, cols("1982", "wind"), cols("1983", "wind"),
+         cols("1984", "wind")], False, "only acknowledged columns drifted (wind)"),
+    "a promotion clears acknowledged columns": Case(
+        [*SETTLED, cols("1980", "wind"), cols("1981", "wind"), signal("1981", "wind"), gate("1981"), CHANGED,
+         cols("1982", "wind"), cols("1983", "wind"), cols("1984", "wind")], True, "3 of last 3", "1982",
+        "data_drift"),
+    "a performance signal's rejection acknowledges nothing": Case(
+        [*SETTLED, cols("1980", "wind"), cols("1981", "wind"), signal("1981", "wind", reason="performance"),
+         gate("1981"), cols("1982", "wind"), cols("1983", "wind"), cols("1984", "wind")], True, "3 of last 3",
+        "1982", "data_drift"),
     "a recorded retrain failure frees the pending signal": Case(
         [*SETTLED, mon("1980", True), mon("1981", True), signal("1981"), {"kind": "retrain_failed",
                                                                           "batch_id": "1981"}, mon("1982", True)],
