@@ -50,6 +50,11 @@ class PlatformPaths:
         return self.home / "reports"
 
     @property
+    def evidently_workspace(self) -> Path:
+        """Evidently's local workspace (one project per contract): ``evidently ui --workspace`` opens it."""
+        return self.home / "evidently"
+
+    @property
     def predictions(self) -> Path:
         return self.home / "predictions"
 

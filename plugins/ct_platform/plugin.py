@@ -1,4 +1,4 @@
-"""The platform's Airflow plugin: the Data Docs extra link and the app that serves Data Docs in the UI."""
+"""The platform's Airflow plugin: the Data Docs and Evidently report extra links, and the apps that serve them."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from airflow.plugins_manager import AirflowPlugin
 from fastapi import Depends, FastAPI, HTTPException
 from fastapi.responses import FileResponse
 
+from ct_platform import reports
 from ct_platform.data_docs import URL_PREFIX, DataDocsLink, resolve_page
 from ml.settings import PlatformPaths
 
@@ -28,4 +29,8 @@ def _data_docs_app() -> FastAPI:
 class CtPlatformPlugin(AirflowPlugin):
     name = "ct_platform"
     operator_extra_links = [DataDocsLink()]
-    fastapi_apps = [{"app": _data_docs_app(), "url_prefix": URL_PREFIX, "name": "CT Data Docs"}]
+    # On every task, shown only where the task pushed a report (ct_platform.reports.push_report_link): @task
+    # tasks cannot declare links of their own.
+    global_operator_extra_links = [reports.EvidentlyReportLink()]
+    fastapi_apps = [{"app": _data_docs_app(), "url_prefix": URL_PREFIX, "name": "CT Data Docs"},
+                    {"app": reports.reports_app(), "url_prefix": reports.URL_PREFIX, "name": "CT reports"}]

@@ -70,5 +70,5 @@ def test_plugin_registers_the_link_and_serves_only_logged_in_users() -> None:
     from ct_platform.plugin import CtPlatformPlugin
 
     assert any(isinstance(link, DataDocsLink) for link in CtPlatformPlugin.operator_extra_links)
-    assert [app["url_prefix"] for app in CtPlatformPlugin.fastapi_apps] == [URL_PREFIX]
+    assert URL_PREFIX in [app["url_prefix"] for app in CtPlatformPlugin.fastapi_apps]
     assert [link.name for link in ValidateBatchOperator.operator_extra_links] == ["Data Docs"]

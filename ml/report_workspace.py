@@ -1,0 +1,218 @@
+"""The history of every batch's reports, in an Evidently workspace that ``evidently ui`` shows.
+
+Each batch's report is written once, as files, by the step that computed it (``<report_id>.json`` is Evidently's
+snapshot, see :mod:`ml.drift_report`). :func:`add_snapshot` then files that saved snapshot into a local Evidently
+workspace under ``CT_HOME/evidently``: one project per contract (named ``ct <contract>``, created on first use,
+with a dashboard), one run per batch and kind (``drift`` for the monitor's feature and prediction drift,
+``labels`` for target drift and quality once a batch's labels arrive). Evidently is not run again: the snapshot
+is loaded from its JSON, tagged and named, and written.
+
+``evidently ui --workspace $CT_HOME/evidently`` (or ``ct reports ui``) then lists the projects, every batch's
+report, and the dashboard: drift scores per column and the prediction's drift score per batch, and for labelled
+batches the quality metrics and drift scores their snapshots hold.
+
+Concurrency and retries: writers hold an exclusive ``fcntl`` lock on ``<workspace>/.ct-workspace.lock`` while
+they find or create the project and add a run, so two tasks never create two projects for one contract. Each
+project keeps an index (``<project>/ct_snapshots.json``, a file Evidently ignores) from (kind, batch id, report
+file) to the run it became and the file's SHA-256: a retried task that adds the same file again gets the same
+run back; a regenerated file (same name, new content) replaces its run, so the workspace keeps one run per key.
+
+Evidently is imported inside the functions (it takes seconds to import; DAG files import this module).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import logging
+import re
+from collections.abc import Generator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ml.batches import atomic_write_bytes
+from ml.settings import PlatformPaths
+
+if TYPE_CHECKING:
+    from evidently.ui.workspace import Project, Workspace
+
+logger = logging.getLogger(__name__)
+
+PROJECT_PREFIX = "ct "
+LOCK_FILE = ".ct-workspace.lock"
+INDEX_FILE = "ct_snapshots.json"
+DRIFT, LABELS = "drift", "labels"
+_KIND = re.compile(r"^[a-z][a-z0-9_]*$")
+QUALITY_METRICS = ("Accuracy", "RocAuc", "F1Score", "Precision", "Recall", "LogLoss", "MAE", "RMSE", "R2Score")
+
+
+class ReportWorkspaceError(ValueError):
+    """A snapshot cannot be added to the workspace; the message says why and how to fix it."""
+
+
+def project_name(contract: str) -> str:
+    """The Evidently project that holds ``contract``'s reports."""
+    return f"{PROJECT_PREFIX}{contract}"
+
+
+def add_snapshot(paths: PlatformPaths, contract: str, snapshot_json: Path | str, *, batch_id: str, kind: str,
+                 metadata: Mapping[str, str] | None = None) -> dict:
+    """Add the saved Evidently snapshot ``snapshot_json`` to ``contract``'s project as ``batch_id``'s ``kind`` run.
+
+    The run is named ``"<kind> <batch_id>"``, tagged ``kind``, ``batch:<batch_id>`` and ``contract:<contract>``,
+    and carries string ``metadata`` (``contract``, ``batch_id``, ``kind``, ``report_json``, plus ``metadata``) that
+    dashboards and the UI can filter on. Returns ``{"project_id", "snapshot_id", "workspace", "project", "added"}``
+    (``added`` is False when this exact file was already added for this batch and kind).
+
+    Raises:
+        FileNotFoundError: ``snapshot_json`` does not exist (run the report first).
+        ReportWorkspaceError: ``kind`` or ``batch_id`` is unusable, or the file is not an Evidently snapshot.
+    """
+    _check_names(contract, batch_id, kind)
+    source = Path(snapshot_json).resolve()
+    payload = source.read_bytes()
+    digest = hashlib.sha256(payload).hexdigest()
+    report_ref = _report_ref(paths, source)
+    key = f"{kind}|{batch_id}|{report_ref}"
+    root = paths.evidently_workspace
+    with _locked(root):
+        workspace = _open_workspace(root)
+        project = _project(workspace, contract)
+        index = _read_index(root, project.id)
+        known = index.get(key)
+        if known is not None and known["snapshot_id"] in {str(s) for s in workspace.list_runs(project.id)}:
+            if known["sha256"] == digest:
+                return _result(root, project, known["snapshot_id"], added=False)
+            workspace.delete_run(project.id, known["snapshot_id"])  # regenerated: one run per key, the newest
+        labels = {"contract": contract, "batch_id": batch_id, "kind": kind, "report_json": report_ref,
+                  **{str(k): str(v) for k, v in (metadata or {}).items()}}
+        snapshot = _labelled_snapshot(payload, source, name=f"{kind} {batch_id}",
+                                      tags=[kind, f"batch:{batch_id}", f"contract:{contract}"], metadata=labels)
+        ref = workspace.add_run(project.id, snapshot)
+        index[key] = {"snapshot_id": str(ref.id), "sha256": digest, "kind": kind, "batch_id": batch_id}
+        _write_index(root, project.id, index)
+    logger.info("report %s added to Evidently project %r as run %s (%s %s)", source.name, project.name, ref.id, kind,
+                batch_id)
+    return _result(root, project, str(ref.id), added=True)
+
+
+def list_snapshots(paths: PlatformPaths, contract: str) -> list[dict]:
+    """The runs of ``contract``'s project as ``{"snapshot_id", "kind", "batch_id"}``, from the index (no Evidently)."""
+    root = paths.evidently_workspace
+    for project_dir in sorted(root.glob(f"*/{INDEX_FILE}")):
+        metadata = json.loads((project_dir.parent / "metadata.json").read_text())
+        if metadata.get("name") == project_name(contract):
+            return [{"snapshot_id": v["snapshot_id"], "kind": v["kind"], "batch_id": v["batch_id"]}
+                    for v in json.loads(project_dir.read_text()).values()]
+    return []
+
+
+def _check_names(contract: str, batch_id: str, kind: str) -> None:
+    if not isinstance(kind, str) or not _KIND.match(kind):
+        raise ReportWorkspaceError(f"kind={kind!r}: use a lower-case word such as {DRIFT!r} or {LABELS!r}")
+    for label, value in (("contract", contract), ("batch_id", batch_id)):
+        if not isinstance(value, str) or not value or "|" in value:
+            raise ReportWorkspaceError(f"{label}={value!r}: pass a non-empty string without '|'")
+
+
+def _report_ref(paths: PlatformPaths, source: Path) -> str:
+    """The report file as the index and metadata name it: relative to the reports folder when inside it."""
+    reports = paths.reports.resolve()
+    return source.relative_to(reports).as_posix() if source.is_relative_to(reports) else str(source)
+
+
+@contextmanager
+def _locked(root: Path) -> Generator[None, None, None]:
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / LOCK_FILE, "a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _open_workspace(root: Path) -> Workspace:
+    from evidently.ui.workspace import Workspace
+
+    return Workspace(str(root))
+
+
+def _project(workspace: Workspace, contract: str) -> Project:
+    """The contract's project, created (with its dashboard) on first use. Call under the lock."""
+    name = project_name(contract)
+    found = workspace.search_project(name)
+    if found:
+        if len(found) > 1:
+            logger.warning("%d Evidently projects named %r; using %s", len(found), name, found[0].id)
+        return found[0]
+    project = workspace.create_project(name, description=f"Reports of contract {contract}: one run per batch and "
+                                                          "kind (drift when monitored, labels when its labels came)")
+    workspace.save_dashboard(project.id, default_dashboard())
+    logger.info("created Evidently project %r (%s) in %s", name, project.id, workspace.path)
+    return project
+
+
+def default_dashboard():
+    """The project's dashboard: drift scores per batch, and the quality of the champion on labelled batches.
+
+    Panels read the metrics the runs hold: Evidently's ``ValueDrift`` per column (score: a p-value or a distance,
+    see the run's report) in ``drift`` runs, and the quality metrics and ``ValueDrift`` of ``labels`` runs.
+    """
+    from evidently.sdk.models import DashboardModel, DashboardTabModel, PanelMetric
+    from evidently.sdk.panels import line_plot_panel, text_panel
+
+    drift = [
+        text_panel("Drift per batch", "One point per monitored batch. Open a run in Reports for its full page; "
+                   "the platform's drift decision (calibrated thresholds, debounce) is in the CT page of Airflow."),
+        line_plot_panel("Drift score per column", [PanelMetric(metric="ValueDrift", tags=[DRIFT],
+                                                               legend="{{column}} ({{method}})")],
+                        description="p-value (drift when below the threshold) or distance (drift when above)"),
+        line_plot_panel("Prediction drift score", [PanelMetric(metric="ValueDrift", tags=[DRIFT],
+                                                               metric_labels={"column": "prediction"},
+                                                               legend="prediction ({{method}})")]),
+    ]
+    labels = [
+        line_plot_panel("Champion quality on labelled batches",
+                        [PanelMetric(metric=m, tags=[LABELS], legend=m) for m in QUALITY_METRICS]),
+        line_plot_panel("Target and prediction drift on labelled batches",
+                        [PanelMetric(metric="ValueDrift", tags=[LABELS], legend="{{column}} ({{method}})")]),
+    ]
+    return DashboardModel(
+        tabs=[DashboardTabModel(title="Drift", panels=[p.id for p in drift]),
+              DashboardTabModel(title="Labels", panels=[p.id for p in labels])],
+        panels=[*drift, *labels],
+    )
+
+
+def _labelled_snapshot(payload: bytes, source: Path, *, name: str, tags: list[str], metadata: dict[str, str]):
+    from evidently.core.report import Snapshot
+
+    try:
+        data = json.loads(payload)
+        data["name"] = name
+        data["tags"] = sorted({*data.get("tags", []), *tags})
+        data["metadata"] = {**data.get("metadata", {}), **metadata}
+        return Snapshot.load_dict(data)
+    except (ValueError, TypeError, AttributeError) as error:
+        raise ReportWorkspaceError(f"{source} is not an Evidently snapshot (Snapshot.dumps() JSON): {error}") from error
+
+
+def _index_path(root: Path, project_id) -> Path:
+    return root / str(project_id) / INDEX_FILE
+
+
+def _read_index(root: Path, project_id) -> dict:
+    path = _index_path(root, project_id)
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _write_index(root: Path, project_id, index: dict) -> None:
+    atomic_write_bytes(_index_path(root, project_id), json.dumps(index, indent=1, sort_keys=True).encode())
+
+
+def _result(root: Path, project: Project, snapshot_id: str, *, added: bool) -> dict:
+    return {"project_id": str(project.id), "snapshot_id": snapshot_id, "workspace": str(root),
+            "project": project.name, "added": added}

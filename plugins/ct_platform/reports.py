@@ -1,0 +1,88 @@
+"""Evidently reports in the Airflow UI: the "Evidently report" extra link, and the app that serves the reports.
+
+Report files live under ``CT_HOME/reports`` (see :mod:`ml.report_urls`); the platform's plugin serves that folder
+inside Airflow's API server at ``/ct-reports/`` to logged-in users only (:func:`reports_app`).
+
+The link works for ``@task`` tasks, which cannot declare operator links of their own: it is registered as a
+*global* operator extra link (``CtPlatformPlugin.global_operator_extra_links``). Airflow's extra-links endpoint asks
+it for every task; it answers with the URL the task pushed to XCom under ``ct_report_url`` (by calling
+:func:`push_report_link`), and with ``""`` otherwise, which the UI does not show as a button.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import BaseOperatorLink
+
+from ml.report_urls import URL_PREFIX, report_url, resolve_report
+from ml.settings import PlatformPaths
+
+logger = logging.getLogger(__name__)
+
+XCOM_KEY = "ct_report_url"
+LINK_NAME = "Evidently report"
+
+__all__ = ["LINK_NAME", "URL_PREFIX", "XCOM_KEY", "EvidentlyReportLink", "push_report_link", "reports_app"]
+
+
+def push_report_link(context_or_ti: Mapping[str, Any] | Any, report_html: str | Path | None) -> str:
+    """Offer ``report_html`` (a file under ``CT_HOME/reports``) as the running task's "Evidently report" link.
+
+    ``context_or_ti`` is the task's context (``get_current_context()``) or its task instance. Pushes the report's
+    UI URL to XCom key ``ct_report_url`` and returns it; returns ``""`` (and pushes nothing) when there is no
+    report or it lies outside the reports folder. A task that produced several reports pushes the one people
+    should open first; the others are linked from the ledger and the Evidently UI.
+    """
+    ti = context_or_ti["ti"] if isinstance(context_or_ti, Mapping) else context_or_ti
+    url = report_url(PlatformPaths.from_env(), report_html)
+    if not url:
+        logger.info("no report link for %s: not a file under the reports folder", report_html)
+        return ""
+    ti.xcom_push(key=XCOM_KEY, value=url)
+    logger.info("Evidently report of this task: %s (UI link: %s)", report_html, url)
+    return url
+
+
+class EvidentlyReportLink(BaseOperatorLink):
+    """Extra link "Evidently report": the URL the task instance pushed under ``ct_report_url``, else ``""``."""
+
+    name = LINK_NAME
+
+    def get_link(self, operator, *, ti_key) -> str:
+        if hasattr(ti_key, "xcom_pull"):  # a running task instance (worker side)
+            value = ti_key.xcom_pull(task_ids=ti_key.task_id, key=XCOM_KEY)
+        else:  # a TaskInstanceKey: the API server asks the metadata DB
+            value = _stored_url(ti_key)
+        return value if isinstance(value, str) and value.startswith(URL_PREFIX + "/") else ""
+
+
+def _stored_url(ti_key) -> Any:
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = session.scalars(XComModel.get_many(key=XCOM_KEY, run_id=ti_key.run_id, dag_ids=ti_key.dag_id,
+                                                 task_ids=ti_key.task_id, map_indexes=ti_key.map_index)).first()
+        return None if row is None else XComModel.deserialize_value(row)
+
+
+def reports_app():
+    """The FastAPI app behind ``/ct-reports/``: files under ``CT_HOME/reports``, for logged-in users only."""
+    from airflow.api_fastapi.core_api.security import requires_authenticated
+    from fastapi import Depends, FastAPI, HTTPException
+    from fastapi.responses import FileResponse
+
+    app = FastAPI(title="CT reports", dependencies=[Depends(requires_authenticated())])
+
+    @app.get("/{relative:path}")
+    def report(relative: str = "") -> FileResponse:
+        target = resolve_report(PlatformPaths.from_env(), relative)
+        if target is None:
+            raise HTTPException(status_code=404, detail=f"no report {relative!r}; a monitored batch writes one")
+        return FileResponse(target)
+
+    return app
