@@ -5,6 +5,10 @@ Manual runs (and `ct simulate`) pass `batch_id` and `data_rev` as params instead
 contract's drift policy (debounce, cooldown, merging of pending signals, acknowledged columns) and writes a
 confirmed signal to the ledger; the drift DAG's `DriftSensor` (`ct_drift_<contract>`) then emits the
 `drift_signal` asset event, carrying the reason, the report and the drifted columns, that starts the retrain.
+
+Each batch's Evidently report (feature and prediction drift) is saved as HTML and JSON under
+`CT_HOME/reports/<contract>/` and added to the Evidently workspace (`evidently ui --workspace CT_HOME/evidently`);
+`score_and_report` offers the newest batch's page as its "Evidently report" extra link.
 """
 
 from __future__ import annotations
@@ -44,10 +48,14 @@ def build_monitor_dag(contract) -> DAG:
 
         @task
         def score_and_report() -> list[dict]:
+            from ct_platform.reports import push_report_link
+
             from ml.steps.monitor import monitor_batch
 
-            return [monitor_batch(dagkit.paths(), dagkit.contract_by_name(name), batch)
-                    for batch in _ingested_batches(name)]
+            monitored = [monitor_batch(dagkit.paths(), dagkit.contract_by_name(name), batch)
+                         for batch in _ingested_batches(name)]
+            push_report_link(get_current_context(), monitored[-1].get("report_html"))  # the newest batch's page
+            return monitored
 
         @task
         def decide_drift(monitored: list[dict]) -> list[dict]:

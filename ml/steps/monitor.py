@@ -109,8 +109,23 @@ def _no_champion_record(paths: PlatformPaths, contract: Contract, event: dict) -
     return record
 
 
+def _file_report(paths: PlatformPaths, contract: Contract, batch_id: str, report, champion_version: str) -> dict:
+    """The drift report's UI URL, and its snapshot added to the Evidently workspace (no Evidently re-run)."""
+    from ml.report_urls import report_url
+    from ml.report_workspace import DRIFT, add_snapshot
+
+    url = report_url(paths, report.html_path)
+    added = add_snapshot(paths, contract.name, report.json_path, batch_id=batch_id, kind=DRIFT,
+                         metadata={"champion_version": str(champion_version), "report_url": url or ""})
+    return {"report_url": url, "workspace": {k: added[k] for k in ("workspace", "project_id", "snapshot_id")}}
+
+
 def monitor_batch(paths: PlatformPaths, contract: Contract, ingested: dict) -> dict:
-    """Score the batch with the champion, log predictions, run the Evidently drift report, check performance."""
+    """Score the batch with the champion, log predictions, run the Evidently drift report, check performance.
+
+    The report's snapshot joins the contract's Evidently workspace project (``workspace`` in the record) and its
+    page's UI URL is recorded as ``report_url`` (the monitor task offers it as its "Evidently report" link).
+    """
     from ml.drift_report import run_drift_report
 
     batch_id, rev = ingested["batch_id"], ingested["data_version"]["rev"]
@@ -131,6 +146,7 @@ def monitor_batch(paths: PlatformPaths, contract: Contract, ingested: dict) -> d
                               method=contract.drift.method, threshold=contract.drift.threshold,
                               drift_share=contract.drift.drift_share,
                               reference_stats=reference_stats)
+    filed = _file_report(paths, contract, batch_id, report, champion.version)
     calibrated = (calibrated_drift(paths, contract, champion.run_id, reference_stats or reference_drift_stats(
         reference, contract), current) if contract.drift.calibration else None)
     drifted = list(calibrated.drifted_columns) if calibrated else report.drifted_columns()
@@ -146,7 +162,7 @@ def monitor_batch(paths: PlatformPaths, contract: Contract, ingested: dict) -> d
                                    ("prediction_drift", prediction_drift)) if fired])
     record = {"batch_id": batch_id, "period_start": ingested.get("period_start"), "data_rev": rev,
               "champion_version": champion.version, "report_id": report.report_id,
-              "report_html": report.html_path, "report_json": report.json_path, "drift_share": share,
+              "report_html": report.html_path, "report_json": report.json_path, **filed, "drift_share": share,
               "drifted_columns": drifted_features, "prediction_drift": bool(prediction_drift),
               "columns": [c.to_dict() for c in report.columns], "performance": performance,
               "champion_metric": performance.get("value"), "batch_drifted": bool(reasons), "reasons": reasons,

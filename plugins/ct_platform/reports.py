@@ -26,7 +26,8 @@ logger = logging.getLogger(__name__)
 XCOM_KEY = "ct_report_url"
 LINK_NAME = "Evidently report"
 
-__all__ = ["LINK_NAME", "URL_PREFIX", "XCOM_KEY", "EvidentlyReportLink", "push_report_link", "reports_app"]
+__all__ = ["LINK_NAME", "URL_PREFIX", "XCOM_KEY", "EvidentlyReportLink", "push_report_link", "reports_app",
+           "with_report_url"]
 
 
 def push_report_link(context_or_ti: Mapping[str, Any] | Any, report_html: str | Path | None) -> str:
@@ -45,6 +46,12 @@ def push_report_link(context_or_ti: Mapping[str, Any] | Any, report_html: str | 
     ti.xcom_push(key=XCOM_KEY, value=url)
     logger.info("Evidently report of this task: %s (UI link: %s)", report_html, url)
     return url
+
+
+def with_report_url(signal: dict) -> dict:
+    """``signal`` with ``report_url``, the UI URL of its ``report_html``, for asset events people click through."""
+    url = signal.get("report_url") or report_url(PlatformPaths.from_env(), signal.get("report_html"))
+    return {**signal, "report_url": url} if url else signal
 
 
 class EvidentlyReportLink(BaseOperatorLink):

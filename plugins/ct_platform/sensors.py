@@ -112,8 +112,10 @@ class DriftSensor(BaseSensorOperator):
                    method_name="execute_complete", timeout=timedelta(seconds=self.timeout))
 
     def _emit(self, context, signal: dict) -> dict:
+        from ct_platform.reports import with_report_url
         from ml.drift_signals import record_emitted
 
+        signal = with_report_url(signal)
         for outlet in self.outlets:
             context["outlet_events"][outlet].extra = signal
         record_emitted(self._ledger(), self.contract, signal, run_id=context["run_id"])
