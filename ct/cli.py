@@ -8,6 +8,7 @@
     ct lineage    VERSION --contract NAME                 data batches, contract, code, environment, gate
     ct reproduce  VERSION --contract NAME                 retrain from the bundle and compare (exit 1 if it differs)
     ct quarantine list --contract NAME | release BATCH --contract NAME
+    ct reports ui [--port P]                             Evidently's UI on CT_HOME/evidently (report history)
 """
 
 from __future__ import annotations
@@ -139,6 +140,30 @@ def cmd_demo(args) -> int:
                     mlflow_port=args.mlflow_port, keep_running=not args.no_wait)
 
 
+def evidently_ui_command(paths: PlatformPaths, port: int) -> list[str]:
+    """``evidently ui`` (this environment's) on the platform's Evidently workspace, on 127.0.0.1:``port``."""
+    evidently = str(Path(sys.executable).with_name("evidently"))
+    return [evidently, "ui", "--workspace", str(paths.evidently_workspace), "--host", "127.0.0.1", "--port", str(port)]
+
+
+def cmd_reports_ui(args) -> int:
+    import os
+
+    from ct.services import PortError, choose_port
+
+    try:
+        port, note = choose_port("Evidently", args.port, "CT_EVIDENTLY_PORT", 8000, set())
+    except PortError as error:
+        print(f"ct: error: {error}", file=sys.stderr)
+        return 2
+    if note:
+        print(note)
+    print(f"Evidently UI on http://127.0.0.1:{port} (workspace {_paths(args).evidently_workspace}); Ctrl-C stops it",
+          flush=True)
+    command = evidently_ui_command(_paths(args), port)
+    os.execv(command[0], command)  # the UI replaces this process: Ctrl-C and exit codes are its own
+
+
 def _add_contract_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--contract", required=True, help="contract name")
     parser.add_argument("--contracts", default=None, help="default: $CT_CONTRACTS_DIR or include/contracts")
@@ -191,6 +216,11 @@ def build_parser() -> argparse.ArgumentParser:
     q_release.add_argument("batch", help="folder name under quarantine/<contract>/ (usually the batch id)")
     _add_contract_arguments(q_release)
     q_release.set_defaults(func=cmd_quarantine_release)
+    reports = sub.add_parser("reports", help="per-batch Evidently reports").add_subparsers(dest="r_command",
+                                                                                           required=True)
+    ui = reports.add_parser("ui", help="run `evidently ui` on CT_HOME/evidently: every batch's report, a dashboard")
+    ui.add_argument("--port", type=int, default=None, help="default $CT_EVIDENTLY_PORT or 8000 (or the next free)")
+    ui.set_defaults(func=cmd_reports_ui)
     demo = sub.add_parser("demo", help="start Airflow and MLflow, replay the default scenario, watch it")
     demo.add_argument("--scenario", default=str(DEFAULT_SCENARIO))
     demo.add_argument("--airflow-port", type=int, default=None, help="default $CT_AIRFLOW_PORT or 8080")
