@@ -136,3 +136,46 @@ def test_bad_input_is_refused_with_a_reason(paths: PlatformPaths, tmp_path: Path
     (tmp_path / "not-a-snapshot.json").write_text('{"hello": "world"}')
     with pytest.raises(ReportWorkspaceError, match="not an Evidently snapshot"):
         add_snapshot(paths, "demo", tmp_path / "not-a-snapshot.json", batch_id="b0", kind="drift")
+
+
+def _panel_series(paths: PlatformPaths, project_id: str, title: str) -> list:
+    """What ``evidently ui`` plots for the dashboard panel ``title``: the series its data storage returns."""
+    import asyncio
+    import uuid
+
+    from evidently.ui.service.base import SeriesFilter
+    from evidently.ui.service.storage.local import create_local_project_manager
+
+    manager = create_local_project_manager(str(paths.evidently_workspace), False)
+    [panel] = [p for p in _workspace(paths).get_dashboard(project_id).panels if p.title == title]
+    filters = [SeriesFilter(tags=v.tags, metadata=v.metadata, metric=v.metric, metric_labels=v.metric_labels)
+               for v in panel.values]
+    return asyncio.run(manager.data_storage.get_data_series(uuid.UUID(project_id), filters, None, None)).series
+
+
+def test_the_labels_panels_plot_a_labelled_batchs_quality_and_target_drift(paths: PlatformPaths) -> None:
+    from evidently import BinaryClassification, DataDefinition, Dataset, Report
+    from evidently.metrics import ValueDrift
+    from evidently.presets import ClassificationPreset
+
+    rng = np.random.default_rng(3)
+    scores = rng.random(600)
+    frame = pd.DataFrame({"rain": (rng.random(600) < scores).astype(int), "prediction": scores})
+    definition = DataDefinition(numerical_columns=["prediction"], classification=[
+        BinaryClassification(target="rain", prediction_probas="prediction")])
+    current, reference = (Dataset.from_pandas(part, data_definition=definition) for part in (frame[:300], frame[300:]))
+    snapshot = Report([ValueDrift(column="rain"), ClassificationPreset()]).run(current, reference)
+    saved = paths.reports / "demo" / "demo-b0-labels.json"
+    saved.write_text(snapshot.dumps())
+
+    added = add_snapshot(paths, "demo", saved, batch_id="b0", kind="labels")
+    add_snapshot(paths, "demo", _report(paths, 0), batch_id="b0", kind="drift")  # not plotted in the labels tab
+
+    quality = {s.metric_type.rsplit(":", 1)[-1]: s.values for s in
+               _panel_series(paths, added["project_id"], "Champion quality on labelled batches")}
+    assert {"Accuracy", "RocAuc", "F1Score"} <= set(quality) and all(len(v) == 1 for v in quality.values())
+    assert 0.5 < quality["RocAuc"][0] <= 1.0
+    target = _panel_series(paths, added["project_id"], "Target and prediction drift on labelled batches")
+    assert [s.params["column"] for s in target] == ["rain"]
+    drift = _panel_series(paths, added["project_id"], "Drift score per column")
+    assert {s.params["column"] for s in drift} == {"x", "prediction"}  # the drift run's columns only
