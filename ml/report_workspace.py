@@ -17,6 +17,16 @@ project keeps an index (``<project>/ct_snapshots.json``, a file Evidently ignore
 file) to the run it became and the file's SHA-256: a retried task that adds the same file again gets the same
 run back; a regenerated file (same name, new content) replaces its run, so the workspace keeps one run per key.
 
+Cost and safety: Evidently's ``Workspace`` object reads and parses every run of every project when it is created
+(about 3 s at 200 runs of 150 KB), so this module does not use it for writing. It writes Evidently's local layout
+itself (``<project id>/metadata.json``, ``dashboard.json``, ``snapshots/<run id>.json``; the names are taken from
+``evidently.ui.storage.local.base``, the format is Evidently's own ``dumps()``), which keeps adding a run at a few
+milliseconds whatever the history. Each file is written to ``CT_HOME/evidently.staging`` first and moved into
+place, so neither a crash nor a running ``evidently ui`` ever sees half a file (a truncated run would stop
+``evidently ui`` from starting); the move is outside the watched folder, so the running UI's watcher sees the run
+as created and shows it without a restart. Tests read everything back through Evidently's ``Workspace`` and the
+real ``evidently ui``.
+
 Evidently is imported inside the functions (it takes seconds to import; DAG files import this module).
 """
 
@@ -26,22 +36,20 @@ import fcntl
 import hashlib
 import json
 import logging
+import os
 import re
+import tempfile
 from collections.abc import Generator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from ml.batches import atomic_write_bytes
 from ml.settings import PlatformPaths
-
-if TYPE_CHECKING:
-    from evidently.ui.workspace import Project, Workspace
 
 logger = logging.getLogger(__name__)
 
 PROJECT_PREFIX = "ct "
 LOCK_FILE = ".ct-workspace.lock"
+STAGING_DIR = "evidently.staging"  # beside the workspace, on the same file system
 INDEX_FILE = "ct_snapshots.json"
 DRIFT, LABELS = "drift", "labels"
 _KIND = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -78,24 +86,25 @@ def add_snapshot(paths: PlatformPaths, contract: str, snapshot_json: Path | str,
     key = f"{kind}|{batch_id}|{report_ref}"
     root = paths.evidently_workspace
     with _locked(root):
-        workspace = _open_workspace(root)
-        project = _project(workspace, contract)
-        index = _read_index(root, project.id)
+        project = _project(paths, contract)
+        index = _read_index(root, project["id"])
         known = index.get(key)
-        if known is not None and known["snapshot_id"] in {str(s) for s in workspace.list_runs(project.id)}:
+        if known is not None and _run_path(root, project["id"], known["snapshot_id"]).exists():
             if known["sha256"] == digest:
                 return _result(root, project, known["snapshot_id"], added=False)
-            workspace.delete_run(project.id, known["snapshot_id"])  # regenerated: one run per key, the newest
+            # regenerated: one run per key, the newest
+            _run_path(root, project["id"], known["snapshot_id"]).unlink()
         labels = {"contract": contract, "batch_id": batch_id, "kind": kind, "report_json": report_ref,
                   **{str(k): str(v) for k, v in (metadata or {}).items()}}
         snapshot = _labelled_snapshot(payload, source, name=f"{kind} {batch_id}",
                                       tags=[kind, f"batch:{batch_id}", f"contract:{contract}"], metadata=labels)
-        ref = workspace.add_run(project.id, snapshot)
-        index[key] = {"snapshot_id": str(ref.id), "sha256": digest, "kind": kind, "batch_id": batch_id}
-        _write_index(root, project.id, index)
-    logger.info("report %s added to Evidently project %r as run %s (%s %s)", source.name, project.name, ref.id, kind,
-                batch_id)
-    return _result(root, project, str(ref.id), added=True)
+        snapshot_id = _new_id()
+        _install(paths, _run_path(root, project["id"], snapshot_id), snapshot.dumps())
+        index[key] = {"snapshot_id": snapshot_id, "sha256": digest, "kind": kind, "batch_id": batch_id}
+        _install(paths, _index_path(root, project["id"]), json.dumps(index, indent=1, sort_keys=True))
+    logger.info("report %s added to Evidently project %r as run %s (%s %s)", source.name, project["name"],
+                snapshot_id, kind, batch_id)
+    return _result(root, project, snapshot_id, added=True)
 
 
 def list_snapshots(paths: PlatformPaths, contract: str) -> list[dict]:
@@ -134,25 +143,51 @@ def _locked(root: Path) -> Generator[None, None, None]:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
-def _open_workspace(root: Path) -> Workspace:
-    from evidently.ui.workspace import Workspace
+def _layout():
+    """Evidently's local workspace file names (project metadata, dashboard, runs folder)."""
+    from evidently.ui.storage.local.base import DASHBOARD_FILE_NAME, PROJECT_FILE_NAME, SNAPSHOTS_DIR_NAME
 
-    return Workspace(str(root))
+    return PROJECT_FILE_NAME, DASHBOARD_FILE_NAME, SNAPSHOTS_DIR_NAME
 
 
-def _project(workspace: Workspace, contract: str) -> Project:
-    """The contract's project, created (with its dashboard) on first use. Call under the lock."""
-    name = project_name(contract)
-    found = workspace.search_project(name)
+def _dumps(data: dict, **kwargs) -> str:
+    from evidently.legacy.utils import NumpyEncoder
+
+    return json.dumps(data, cls=NumpyEncoder, **kwargs)  # as Evidently's LocalState writes its files
+
+
+def _new_id() -> str:
+    from evidently.legacy.core import new_id
+
+    return str(new_id())  # the time-ordered id Evidently gives runs and projects
+
+
+def _project(paths: PlatformPaths, contract: str) -> dict:
+    """The contract's project as ``{"id", "name"}``, created (with its dashboard) on first use. Call under the lock."""
+    from evidently.sdk.models import ProjectModel
+    from evidently.ui.storage.local.base import LocalState
+
+    name, root = project_name(contract), paths.evidently_workspace
+    state = LocalState(str(root))
+    found = []
+    for project_id in state.list_projects():
+        try:
+            model = state.read_project(project_id)
+        except FileNotFoundError:
+            continue  # a folder without metadata: not a project
+        if model.name == name:
+            found.append({"id": str(model.id), "name": model.name})
     if found:
         if len(found) > 1:
-            logger.warning("%d Evidently projects named %r; using %s", len(found), name, found[0].id)
+            logger.warning("%d Evidently projects named %r; using %s", len(found), name, found[0]["id"])
         return found[0]
-    project = workspace.create_project(name, description=f"Reports of contract {contract}: one run per batch and "
-                                                          "kind (drift when monitored, labels when its labels came)")
-    workspace.save_dashboard(project.id, default_dashboard())
-    logger.info("created Evidently project %r (%s) in %s", name, project.id, workspace.path)
-    return project
+    metadata_file, dashboard_file, _ = _layout()
+    model = ProjectModel(name=name, description=f"Reports of contract {contract}: one run per batch and kind "
+                                                "(drift when monitored, labels when its labels came)")
+    _install(paths, root / str(model.id) / dashboard_file, _dumps(default_dashboard().dict()))
+    _install(paths, root / str(model.id) / metadata_file, _dumps(model.dict(), indent=2))  # last: now it exists
+    logger.info("created Evidently project %r (%s) in %s", name, model.id, root)
+    return {"id": str(model.id), "name": name}
 
 
 def default_dashboard():
@@ -200,19 +235,38 @@ def _labelled_snapshot(payload: bytes, source: Path, *, name: str, tags: list[st
         raise ReportWorkspaceError(f"{source} is not an Evidently snapshot (Snapshot.dumps() JSON): {error}") from error
 
 
-def _index_path(root: Path, project_id) -> Path:
-    return root / str(project_id) / INDEX_FILE
+def _run_path(root: Path, project_id: str, snapshot_id: str) -> Path:
+    return root / project_id / _layout()[2] / f"{snapshot_id}.json"
 
 
-def _read_index(root: Path, project_id) -> dict:
+def _index_path(root: Path, project_id: str) -> Path:
+    return root / project_id / INDEX_FILE
+
+
+def _read_index(root: Path, project_id: str) -> dict:
     path = _index_path(root, project_id)
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def _write_index(root: Path, project_id, index: dict) -> None:
-    atomic_write_bytes(_index_path(root, project_id), json.dumps(index, indent=1, sort_keys=True).encode())
+def _install(paths: PlatformPaths, target: Path, text: str) -> None:
+    """Write ``text`` to ``target`` all at once: staged outside the workspace (so a running UI sees a new file),
+    then moved into place."""
+    staging = paths.home / STAGING_DIR
+    staging.mkdir(parents=True, exist_ok=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=staging, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o644)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
-def _result(root: Path, project: Project, snapshot_id: str, *, added: bool) -> dict:
-    return {"project_id": str(project.id), "snapshot_id": snapshot_id, "workspace": str(root),
-            "project": project.name, "added": added}
+def _result(root: Path, project: dict, snapshot_id: str, *, added: bool) -> dict:
+    return {"project_id": project["id"], "snapshot_id": snapshot_id, "workspace": str(root),
+            "project": project["name"], "added": added}

@@ -3,7 +3,8 @@
 Two drift reports filed with ml.report_workspace.add_snapshot, then the CLI (which execs ``evidently ui``) started
 in its own process group on a free loopback port; its REST API (the one its web page calls) must list the contract's
 project, one run per batch, the dashboard and the dashboard's per-batch drift series; a report filed while the UI
-runs must appear without a restart (its workspace watcher). The group is stopped in ``finally``.
+runs and a new contract's project must appear without a restart (its workspace watcher sees files moved into
+place). The group is stopped in ``finally``.
 """
 
 from __future__ import annotations
@@ -36,13 +37,13 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _file_report(paths: PlatformPaths, batch: int) -> dict:
+def _file_report(paths: PlatformPaths, batch: int, contract: str = "demo") -> dict:
     rng = np.random.default_rng(batch)
     reference = pd.DataFrame({"x": rng.normal(size=400), "prediction": rng.random(400)})
     current = pd.DataFrame({"x": rng.normal(0.5 * batch, 1.0, 300), "prediction": rng.random(300)})
     report = run_drift_report(reference, current, numeric=["x", "prediction"], categorical=[],
-                              out_dir=paths.reports / "demo", report_id=f"demo-b{batch}-v1", html=False)
-    return add_snapshot(paths, "demo", report.json_path, batch_id=f"b{batch}", kind="drift")
+                              out_dir=paths.reports / contract, report_id=f"{contract}-b{batch}-v1", html=False)
+    return add_snapshot(paths, contract, report.json_path, batch_id=f"b{batch}", kind="drift")
 
 
 def _wait_until_up(base: str, process: subprocess.Popen, log: Path) -> None:
@@ -87,11 +88,14 @@ def test_evidently_ui_lists_the_project_its_runs_and_the_dashboard(tmp_path: Pat
         assert {s["params"]["column"] for s in series["series"]} == {"x", "prediction"}
         assert all(len(s["values"]) == 2 and None not in s["values"] for s in series["series"])
 
-        _file_report(paths, 2)  # filed while the UI runs
+        _file_report(paths, 2)  # filed while the UI runs: a run of a known project, and a new contract's first
+        other = _file_report(paths, 0, contract="other")["project_id"]
         deadline = time.monotonic() + 30
-        while _snapshot_batches(base, project_id) != ["b0", "b1", "b2"] and time.monotonic() < deadline:
+        while time.monotonic() < deadline and (_snapshot_batches(base, project_id) != ["b0", "b1", "b2"]
+                                               or len(httpx.get(f"{base}/api/projects/", timeout=10).json()) < 2):
             time.sleep(0.5)
         assert _snapshot_batches(base, project_id) == ["b0", "b1", "b2"]
+        assert _snapshot_batches(base, other) == ["b0"]
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:
