@@ -357,6 +357,28 @@ class SliceSpec(_Strict):
         return self
 
 
+class LabelsSpec(_Strict):
+    """When a batch's labels (its target column) arrive: inside the batch, or later as their own files.
+
+    ``delayed``: a batch may land without its target column; its labels land later in
+    ``landing/<contract>/labels/`` (a CSV of the ``key`` columns and the target, manifest last), are checked
+    against the rows the champion scored, joined into the dataset as a new data version, and evaluated
+    (``ct_labels_<contract>``). A batch that does carry its target (a backfill of labelled history) is still
+    accepted and checked as with ``with_batch``. ``key``: the columns that join a label to its row (default:
+    the timestamp); they must identify the rows of a batch.
+    """
+
+    arrive: Literal["with_batch", "delayed"] = "with_batch"
+    key: tuple[str, ...] | None = Field(None, description="columns that join labels to rows; default the timestamp")
+
+    @field_validator("key")
+    @classmethod
+    def _not_empty(cls, key: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if key is not None and (not key or len(set(key)) != len(key)):
+            raise ValueError("list each key column once, at least one (or leave `key` out: the timestamp)")
+        return key
+
+
 class Contract(_Strict):
     """A validated dataset contract. Build it with :func:`load_contract`."""
 
@@ -375,6 +397,7 @@ class Contract(_Strict):
     gate: GatePolicy = GatePolicy()
     training: TrainingSpec = TrainingSpec()
     slices: tuple[SliceSpec, ...] = ()
+    labels: LabelsSpec = LabelsSpec()
 
     @model_validator(mode="after")
     def _columns_consistent(self) -> Contract:
@@ -394,6 +417,10 @@ class Contract(_Strict):
         for metric in self.gate.all_metrics:
             if self.task == "regression" and metric in ("auc", "accuracy", "log_loss", "brier"):
                 raise ValueError(f"gate metric {metric!r} is for classification; use mae or rmse")
+        bad_key = [c for c in self.label_key if c not in (self.timestamp, *names)]
+        if bad_key:
+            raise ValueError(f"labels.key names {bad_key}, which are not the timestamp or a feature: labels join "
+                             f"to rows by columns the batch has; known: {[self.timestamp, *names]}")
         return self
 
     @property
@@ -416,6 +443,25 @@ class Contract(_Strict):
     @property
     def batch_columns(self) -> list[str]:
         return [self.timestamp, *self.feature_names, self.target]
+
+    @property
+    def labels_delayed(self) -> bool:
+        """Do labels arrive later, as their own files (``labels.arrive: delayed``)?"""
+        return self.labels.arrive == "delayed"
+
+    @property
+    def label_key(self) -> tuple[str, ...]:
+        """The columns that join a label file's rows to a batch's rows (``labels.key``, default the timestamp)."""
+        return self.labels.key or (self.timestamp,)
+
+    def landed_columns(self, labelled: bool = True) -> list[str]:
+        """The columns a landed batch holds: all batch columns, or without the target when its labels come later."""
+        return self.batch_columns if labelled else [self.timestamp, *self.feature_names]
+
+    @property
+    def label_columns(self) -> list[str]:
+        """The columns of a label file: the label key, then the target."""
+        return [*self.label_key, self.target]
 
 
 def _format_error(path: Path, error: ValidationError) -> str:

@@ -40,16 +40,28 @@ def asset_name(contract: Contract) -> str:
     return contract.name
 
 
-def suite_name(contract: Contract) -> str:
-    return f"{contract.name}_contract"
+# A contract whose labels arrive later (labels.arrive: delayed) gets a second set of objects for batches that
+# land without their target: suite `<name>_unlabelled`, validation definition `<name>_unlabelled_batch`,
+# checkpoint `<name>_unlabelled_checkpoint`.
+def _variant(contract: Contract, labelled: bool) -> str:
+    return contract.name if labelled else f"{contract.name}_unlabelled"
 
 
-def validation_definition_name(contract: Contract) -> str:
-    return f"{contract.name}_batch"
+def suite_name(contract: Contract, *, labelled: bool = True) -> str:
+    return f"{contract.name}_contract" if labelled else _variant(contract, labelled)
 
 
-def checkpoint_name(contract: Contract) -> str:
-    return f"{contract.name}_checkpoint"
+def validation_definition_name(contract: Contract, *, labelled: bool = True) -> str:
+    return f"{_variant(contract, labelled)}_batch"
+
+
+def checkpoint_name(contract: Contract, *, labelled: bool = True) -> str:
+    return f"{_variant(contract, labelled)}_checkpoint"
+
+
+def variants(contract: Contract) -> tuple[bool, ...]:
+    """``labelled`` values a contract's batches may take: both when its labels may arrive after the batch."""
+    return (True, False) if contract.labels_delayed else (True,)
 
 
 def project_config_path(gx_root: Path) -> Path:
@@ -87,21 +99,25 @@ def open_gx_project(gx_root: Path) -> FileDataContext:
     return gx.get_context(mode="file", project_root_dir=Path(gx_root))
 
 
-def contract_checkpoint(context: FileDataContext, contract: Contract) -> Checkpoint:
-    """The contract's checkpoint, after checking that its suite is still the one the contract derives."""
+def contract_checkpoint(context: FileDataContext, contract: Contract, *, labelled: bool = True) -> Checkpoint:
+    """The contract's checkpoint, after checking that its suite is still the one the contract derives.
+
+    ``labelled=False``: the checkpoint for batches that land without their target (``labels.arrive: delayed``).
+    """
     from great_expectations.exceptions import DataContextError
 
     from ml.validation import build_expectation_suite
 
+    name = checkpoint_name(contract, labelled=labelled)
     try:
-        checkpoint = context.checkpoints.get(checkpoint_name(contract))
+        checkpoint = context.checkpoints.get(name)
     except DataContextError:
         raise GxProjectError(
-            f"GX project has no checkpoint {checkpoint_name(contract)!r}: re-run the platform bootstrap "
+            f"GX project has no checkpoint {name!r}: re-run the platform bootstrap "
             f"(init_gx_project) so that it covers contract {contract.name!r}"
         ) from None
     stored = checkpoint.validation_definitions[0].suite
-    if suite_signature(stored) != suite_signature(build_expectation_suite(contract)):
+    if suite_signature(stored) != suite_signature(build_expectation_suite(contract, labelled=labelled)):
         raise GxProjectError(
             f"GX suite {stored.name!r} no longer matches contract {contract.name!r} (the contract or the suite "
             "builder changed since bootstrap): re-run the platform bootstrap (init_gx_project)"
@@ -191,32 +207,34 @@ def _ensure_contract_objects(context: FileDataContext, datasource: Any, contract
         batch_definition = asset.get_batch_definition(BATCH_DEFINITION)
     except KeyError:
         batch_definition = asset.add_batch_definition_whole_dataframe(BATCH_DEFINITION)
-    suite = _ensure_suite(context, contract)
-    try:
-        validation = context.validation_definitions.get(validation_definition_name(contract))
-    except DataContextError:
-        validation = context.validation_definitions.add(
-            gx.ValidationDefinition(name=validation_definition_name(contract), data=batch_definition, suite=suite)
-        )
-    try:
-        context.checkpoints.get(checkpoint_name(contract))
-    except DataContextError:
-        context.checkpoints.add(
-            gx.Checkpoint(
-                name=checkpoint_name(contract),
-                validation_definitions=[validation],
-                actions=[UpdateDataDocsAction(name=DATA_DOCS_ACTION)],
-                result_format=RESULT_FORMAT,
+    for labelled in variants(contract):
+        suite = _ensure_suite(context, contract, labelled)
+        name = validation_definition_name(contract, labelled=labelled)
+        try:
+            validation = context.validation_definitions.get(name)
+        except DataContextError:
+            validation = context.validation_definitions.add(
+                gx.ValidationDefinition(name=name, data=batch_definition, suite=suite)
             )
-        )
+        try:
+            context.checkpoints.get(checkpoint_name(contract, labelled=labelled))
+        except DataContextError:
+            context.checkpoints.add(
+                gx.Checkpoint(
+                    name=checkpoint_name(contract, labelled=labelled),
+                    validation_definitions=[validation],
+                    actions=[UpdateDataDocsAction(name=DATA_DOCS_ACTION)],
+                    result_format=RESULT_FORMAT,
+                )
+            )
 
 
-def _ensure_suite(context: FileDataContext, contract: Contract) -> Any:
+def _ensure_suite(context: FileDataContext, contract: Contract, labelled: bool = True) -> Any:
     from great_expectations.exceptions import DataContextError
 
     from ml.validation import build_expectation_suite
 
-    wanted = build_expectation_suite(contract)
+    wanted = build_expectation_suite(contract, labelled=labelled)
     try:
         stored = context.suites.get(wanted.name)
     except DataContextError:

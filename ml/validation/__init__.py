@@ -41,7 +41,12 @@ from ml.validation.common import (  # noqa: F401  (public API)
     ValidationVerdict,
     utc_timestamp,
 )
-from ml.validation.expectations import batch_periods, build_expectation_suite, expectation_parameters  # noqa: F401  (public API)
+from ml.validation.expectations import (  # noqa: F401  (public API)
+    batch_periods,
+    build_expectation_suite,
+    build_label_suite,
+    expectation_parameters,
+)
 from ml.validation.explain import gx_failures  # noqa: F401  (public API)
 from ml.validation.reading import (  # noqa: F401  (public API)
     FileShape,
@@ -49,7 +54,13 @@ from ml.validation.reading import (  # noqa: F401  (public API)
     read_batch_file,
     scan_batch_file,
 )
-from ml.validation.schema import arrived_types, check_schema, declared_types, to_contract_types  # noqa: F401  (public API)
+from ml.validation.schema import (  # noqa: F401  (public API)
+    arrived_types,
+    as_contract_type,
+    check_schema,
+    declared_types,
+    to_contract_types,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -112,13 +123,15 @@ def _validate(
         frame = load_batch_file(path, contract)
     except BatchReadError as error:
         return make(UNREADABLE, [CheckFailure("file.unreadable", None, str(error))]), None
-    schema_failures = check_schema(frame, contract)
+    # With labels.arrive: delayed a batch may land without its target; it is then checked without it.
+    labelled = not contract.labels_delayed or contract.target in frame.columns
+    schema_failures = check_schema(frame, contract, labelled=labelled)
     if schema_failures:
         before, after = declared_types(contract), arrived_types(frame)
         return make(SCHEMA_CHANGE, schema_failures, len(frame), schema_before=before, schema_after=after), None
-    typed = to_contract_types(frame, contract)
+    typed = to_contract_types(frame, contract, labelled=labelled)
     parameters = expectation_parameters(manifest, contract)
-    run = _run_suite(typed, manifest, contract, parameters, gx_root)
+    run = _run_suite(typed, manifest, contract, parameters, gx_root, labelled)
     failures = gx_failures(run.result, contract, parameters)
     status = PASSED if run.result.success and not failures else QUALITY
     verdict = make(
@@ -169,17 +182,20 @@ def _manifest_problem(manifest: BatchManifest, contract: Contract) -> CheckFailu
 
 
 def _run_suite(
-    frame: pd.DataFrame, manifest: BatchManifest, contract: Contract, parameters: dict, gx_root: Path | None
+    frame: pd.DataFrame, manifest: BatchManifest, contract: Contract, parameters: dict, gx_root: Path | None,
+    labelled: bool = True,
 ) -> _GxRun:
     if gx_root is not None:
         try:
-            return _run_checkpoint(Path(gx_root), frame, manifest, contract, parameters)
+            return _run_checkpoint(Path(gx_root), frame, manifest, contract, parameters, labelled)
         except GxProjectError as error:
             logger.warning("%s; validating batch %s in memory, without Data Docs", error, manifest.batch_id)
-    return _GxRun(_validate_in_memory(frame, contract, parameters), None, None)
+    suite = build_expectation_suite(contract, labelled=labelled)
+    return _GxRun(validate_in_memory(frame, contract, parameters, suite), None, None)
 
 
-def _validate_in_memory(frame: pd.DataFrame, contract: Contract, parameters: dict) -> Any:
+def validate_in_memory(frame: pd.DataFrame, contract: Contract, parameters: dict, suite: Any) -> Any:
+    """Run ``suite`` on ``frame`` in an ephemeral GX context (nothing written); the GX suite result."""
     import great_expectations as gx
     from great_expectations.data_context.types.base import (
         DataContextConfig,
@@ -197,13 +213,12 @@ def _validate_in_memory(frame: pd.DataFrame, contract: Contract, parameters: dic
     batch = asset.add_batch_definition_whole_dataframe(BATCH_DEFINITION).get_batch(
         batch_parameters={"dataframe": frame}
     )
-    return batch.validate(
-        build_expectation_suite(contract), expectation_parameters=parameters, result_format=RESULT_FORMAT
-    )
+    return batch.validate(suite, expectation_parameters=parameters, result_format=RESULT_FORMAT)
 
 
 def _run_checkpoint(
-    gx_root: Path, frame: pd.DataFrame, manifest: BatchManifest, contract: Contract, parameters: dict
+    gx_root: Path, frame: pd.DataFrame, manifest: BatchManifest, contract: Contract, parameters: dict,
+    labelled: bool = True,
 ) -> _GxRun:
     from great_expectations.core.run_identifier import RunIdentifier
 
@@ -216,7 +231,7 @@ def _run_checkpoint(
     )
 
     context = open_gx_project(gx_root)
-    checkpoint = contract_checkpoint(context, contract)
+    checkpoint = contract_checkpoint(context, contract, labelled=labelled)
     # the run is named by the batch and timed by its production, so re-validating a batch replaces its result
     run_id = RunIdentifier(run_name=manifest.batch_id, run_time=parameters["produced_at"].to_pydatetime())
     outcome = checkpoint.run(batch_parameters={"dataframe": frame}, expectation_parameters=parameters, run_id=run_id)

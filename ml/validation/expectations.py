@@ -39,31 +39,58 @@ def expectation_parameters(manifest: BatchManifest, contract: Contract) -> dict[
     }
 
 
-def build_expectation_suite(contract: Contract) -> Any:
+def build_expectation_suite(contract: Contract, *, labelled: bool = True) -> Any:
     """The GX ``ExpectationSuite`` of a contract: columns, row counts, nulls, ranges, domains, keys, time.
 
     Per-batch bounds are ``$PARAMETER`` placeholders filled by :func:`expectation_parameters`. Each
-    expectation's ``meta.rule`` names the contract rule it enforces.
+    expectation's ``meta.rule`` names the contract rule it enforces. ``labelled=False``: the suite of a batch
+    that lands without its target (``labels.arrive: delayed``); the target's checks then apply to its label
+    file (:func:`build_label_suite`).
     """
     import great_expectations as gx
     import great_expectations.expectations as gxe
 
-    unknown = [column for column in contract.key if column not in contract.batch_columns]
+    columns = contract.landed_columns(labelled)
+    unknown = [column for column in contract.key if column not in columns]
     if unknown:
         raise ContractError(f"contract {contract.name!r}: key columns {unknown} are not batch columns; fix `key`")
     expectations = [
-        gxe.ExpectTableColumnsToMatchSet(column_set=contract.batch_columns, exact_match=True, meta=_rule("columns")),
+        gxe.ExpectTableColumnsToMatchSet(column_set=columns, exact_match=True, meta=_rule("columns")),
         gxe.ExpectTableRowCountToEqual(value=_param("manifest_rows"), meta=_rule("manifest_rows")),
         gxe.ExpectTableRowCountToBeBetween(
             min_value=_param("min_rows"), max_value=_param("max_rows"), meta=_rule("row_count")
         ),
-        *_null_expectations(contract, gxe),
+        *_null_expectations(contract, gxe, columns),
         *_value_expectations(contract, gxe),
+        *(_target_expectations(contract, gxe) if labelled else []),
         *_key_expectations(contract, gxe),
         *_time_expectations(contract, gxe),
     ]
     meta = {"contract": contract.name, "derived_by": "ml.validation.build_expectation_suite (do not edit by hand)"}
-    return gx.ExpectationSuite(name=suite_name(contract), expectations=expectations, meta=meta)
+    return gx.ExpectationSuite(name=suite_name(contract, labelled=labelled), expectations=expectations, meta=meta)
+
+
+def build_label_suite(contract: Contract) -> Any:
+    """The GX suite of a label file (``labels.arrive: delayed``): the label key and the target, nothing else;
+    no empty cell; every target value valid for the task (in ``target_domain``, or a finite number); no key
+    twice; as many rows as its manifest declares. Whether the keys are the scored batch's is checked by
+    :mod:`ml.labels`, against the batch itself.
+    """
+    import great_expectations as gx
+    import great_expectations.expectations as gxe
+
+    columns = contract.label_columns
+    key = list(contract.label_key)
+    expectations = [
+        gxe.ExpectTableColumnsToMatchSet(column_set=columns, exact_match=True, meta=_rule("columns")),
+        gxe.ExpectTableRowCountToEqual(value=_param("manifest_rows"), meta=_rule("manifest_rows")),
+        *[gxe.ExpectColumnValuesToNotBeNull(column=c, meta=_rule("label_not_null")) for c in columns],
+        *_target_expectations(contract, gxe),
+        (gxe.ExpectColumnValuesToBeUnique(column=key[0], meta=_rule("unique_label_key")) if len(key) == 1 else
+         gxe.ExpectCompoundColumnsToBeUnique(column_list=key, meta=_rule("unique_label_key"))),
+    ]
+    meta = {"contract": contract.name, "derived_by": "ml.validation.build_label_suite (do not edit by hand)"}
+    return gx.ExpectationSuite(name=f"{contract.name}_labels", expectations=expectations, meta=meta)
 
 
 def _param(name: str) -> dict:
@@ -74,10 +101,10 @@ def _rule(name: str) -> dict:
     return {"rule": name}
 
 
-def _null_expectations(contract: Contract, gxe: Any) -> list:
+def _null_expectations(contract: Contract, gxe: Any, columns: list[str]) -> list:
     allowed = {feature.name: feature.max_null_fraction for feature in contract.features}
     expectations = []
-    for column in contract.batch_columns:
+    for column in columns:
         fraction = allowed.get(column, 0.0)
         if fraction < 1:
             expectations.append(
@@ -106,15 +133,18 @@ def _value_expectations(contract: Contract, gxe: Any) -> list:
             expectations.append(
                 gxe.ExpectColumnValuesToBeInSet(column=feature.name, value_set=domain, meta=_rule("domain"))
             )
+    return expectations
+
+
+def _target_expectations(contract: Contract, gxe: Any) -> list:
+    """The target's values: in ``target_domain`` (classification), else finite numbers (regression)."""
     if contract.target_domain is not None:
-        expectations.append(
+        return [
             gxe.ExpectColumnValuesToBeInSet(
                 column=contract.target, value_set=list(contract.target_domain), meta=_rule("target_domain")
             )
-        )
-    else:
-        expectations.append(_finite(gxe, contract.target))
-    return expectations
+        ]
+    return [_finite(gxe, contract.target)]
 
 
 def _finite(gxe: Any, column: str) -> Any:

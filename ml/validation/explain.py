@@ -159,6 +159,21 @@ def _explain_unique_key(explain: _Explain) -> str:
     )
 
 
+def _explain_label_not_null(explain: _Explain) -> str:
+    return (
+        f"{_count(explain.result)} values of {explain.kwargs.get('column')!r} are empty{_lines(explain.result)}: "
+        "a label file holds one complete row per labelled row; leave out rows whose label is not known yet"
+    )
+
+
+def _explain_unique_label_key(explain: _Explain) -> str:
+    key = list(explain.contract.label_key)
+    return (
+        f"{explain.result.get('unexpected_count', 0)} label rows share their key {key} with another row"
+        f"{_lines(explain.result)}; each row may be labelled once: the producer sent a label twice"
+    )
+
+
 def _explain_period(explain: _Explain) -> str:
     kwargs = explain.kwargs
     return (
@@ -200,6 +215,8 @@ _MESSAGES = {
     "domain": _explain_domain,
     "target_domain": _explain_target_domain,
     "unique_key": _explain_unique_key,
+    "label_not_null": _explain_label_not_null,
+    "unique_label_key": _explain_unique_label_key,
     "period": _explain_period,
     "not_after_produced_at": _explain_after_produced,
     "freshness": _explain_freshness,

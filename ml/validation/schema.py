@@ -31,9 +31,12 @@ def arrived_types(frame: pd.DataFrame) -> dict[str, str]:
     return {str(column): _arrived_type(frame[column]) for column in frame.columns}
 
 
-def check_schema(frame: pd.DataFrame, contract: Contract) -> list[CheckFailure]:
-    """Missing, extra, renamed and re-typed columns; empty when the batch has the contract's schema."""
-    expected = contract.batch_columns
+def check_schema(frame: pd.DataFrame, contract: Contract, *, labelled: bool = True) -> list[CheckFailure]:
+    """Missing, extra, renamed and re-typed columns; empty when the batch has the contract's schema.
+
+    ``labelled=False``: the batch comes without its target column (``labels.arrive: delayed``).
+    """
+    expected = contract.landed_columns(labelled)
     arrived = [str(column) for column in frame.columns]
     missing = [column for column in expected if column not in arrived]
     extra = [column for column in arrived if column not in expected]
@@ -100,6 +103,19 @@ def _guess_renames(missing: list[str], extra: list[str]) -> list[tuple[str, str]
 
 def _normalise(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+def column_kind(contract: Contract, column: str) -> str:
+    """The kind a column of the contract is checked as: datetime, float, int, bool, category or category_int."""
+    return _expected_kinds(contract)[column]
+
+
+def as_contract_type(series: pd.Series, contract: Contract, column: str) -> pd.Series:
+    """One column in its contract type (see :func:`to_contract_types`); the timestamp as tz-aware UTC."""
+    if column == contract.timestamp:
+        return series if pd.api.types.is_datetime64_any_dtype(series) else pd.to_datetime(series, utc=True,
+                                                                                         format="ISO8601")
+    return _as_kind(series, column_kind(contract, column))
 
 
 def _expected_kinds(contract: Contract) -> dict[str, str]:
@@ -185,14 +201,17 @@ def is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def to_contract_types(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:
+def to_contract_types(frame: pd.DataFrame, contract: Contract, *, labelled: bool = True) -> pd.DataFrame:
     """The batch in contract column order and types (call after :func:`check_schema` found nothing).
 
     Timestamps are tz-aware UTC, float features float64, integers int64 (float64 when they hold blanks),
-    category labels text (integers for integer codes).
+    category labels text (integers for integer codes). ``labelled=False``: a batch without its target column.
     """
     columns = {}
-    for column, kind in _expected_kinds(contract).items():
+    kinds = _expected_kinds(contract)
+    if not labelled:
+        kinds.pop(contract.target)
+    for column, kind in kinds.items():
         series = frame[column]
         if column == contract.timestamp:
             columns[column] = series if pd.api.types.is_datetime64_any_dtype(series) else pd.to_datetime(
