@@ -3,7 +3,9 @@
 A quarantined batch lives in ``quarantine/<contract>/<batch_id>/`` with its data file, its manifest,
 ``reason.md`` and ``verdict.json`` (written by ``ml.steps.ingest.quarantine_batch``). Releasing re-validates it
 where it lies (the files may have been replaced by a fixed copy, with a matching manifest); only a batch that
-now passes goes back to landing, manifest last, where the ingest DAG picks it up like any new batch.
+now passes goes back to landing, manifest last, where the ingest DAG picks it up like any new batch. A rejected
+label file lives in ``quarantine/<contract>/labels-<batch_id>/`` the same way; releasing it re-checks it against
+its batch and hands it back to ``landing/<contract>/labels/`` for the labels DAG.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 
 from ml.batches import MANIFEST_SUFFIX, BatchManifest, atomic_write_json
 from ml.contract import Contract
+from ml.labels import LABELS_KIND
 from ml.settings import PlatformPaths
 
 
@@ -55,6 +58,8 @@ def release(paths: PlatformPaths, contract: Contract, folder_name: str) -> tuple
                               f"quarantined: {known}")
     manifest_path = manifests[0]
     manifest = BatchManifest.read(manifest_path)
+    if manifest.kind == LABELS_KIND:
+        return _release_labels(paths, contract, folder, manifest_path, manifest)
     verdict, _ = validate_batch(manifest.data_path(folder), manifest, contract)
     if not verdict.passed:
         atomic_write_json(folder / "verdict.json", verdict.to_dict())
@@ -67,3 +72,29 @@ def release(paths: PlatformPaths, contract: Contract, folder_name: str) -> tuple
     released.parent.mkdir(parents=True, exist_ok=True)
     shutil.move(str(folder), str(released))  # keep the reason and old verdict for the record
     return True, f"batch {manifest.batch_id} passes now and is back in {landing}; the ingest DAG will take it"
+
+
+def _release_labels(paths: PlatformPaths, contract: Contract, folder: Path, manifest_path: Path,
+                    manifest: BatchManifest) -> tuple[bool, str]:
+    """A quarantined label file: re-checked against its batch as it is now in the dataset, then back to
+    ``landing/<contract>/labels/`` for the labels DAG."""
+    from ml.labels import check_label_file, label_reason, labels_landing
+    from ml.versioning import committed_batches, current_version, read_batch
+
+    batch_id = manifest.batch_id
+    if batch_id not in committed_batches(paths.data_repo, contract.name):
+        return False, (f"labels of batch {batch_id} still have no batch: no batch {batch_id!r} is in the "
+                       f"{contract.name} dataset; land (or release) the batch first")
+    batch = read_batch(paths.data_repo, contract.name, batch_id, current_version(paths.data_repo, contract.name).rev)
+    verdict, _ = check_label_file(manifest.data_path(folder), manifest, contract, batch)
+    if not verdict.passed:
+        atomic_write_json(folder / "verdict.json", verdict.to_dict())
+        return False, f"labels of batch {batch_id} still fail their checks:\n{label_reason(verdict)}"
+    landing = labels_landing(paths, contract.name)
+    landing.mkdir(parents=True, exist_ok=True)
+    os.replace(manifest.data_path(folder), landing / manifest.file)
+    os.replace(manifest_path, landing / manifest_path.name)  # the manifest last
+    released = paths.quarantine_for(contract.name) / ".released" / folder.name
+    released.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(str(folder), str(released))
+    return True, f"labels of batch {batch_id} pass now and are back in {landing}; the labels DAG will take them"

@@ -25,6 +25,7 @@ import pandas as pd
 from ml.bundle import TAG_PREFIX, code_commit, environment_lock_hash, hardware_info, library_versions
 from ml.contract import Contract, contract_hash
 from ml.features import feature_code_hash
+from ml.labels import labelled_rows
 from ml.model import ScoringModel
 from ml.registry import download_run_artifact, get_version, load_scoring_model
 from ml.settings import PlatformPaths
@@ -158,6 +159,7 @@ def materialise(paths: PlatformPaths, contract: Contract, tags: dict) -> tuple[p
         raise ReproductionError(f"data revision {rev[:10]} holds content {md5}, but the model recorded "
                                 f"{tags['data_md5']}: the data repository was rewritten")
     frame = read_dataset(paths.data_repo, contract.name, rev, order_by=contract.timestamp)  # no cache: from DVC
+    frame, _ = labelled_rows(frame, contract)  # as the retrain read it: rows whose labels had not arrived left out
     train, holdout = split_window(frame, contract.timestamp, {"start": tags["window_start"], "end": tags["window_end"],
                                                               "holdout_start": tags["holdout_start"]})
     if (len(train), len(holdout)) != (int(tags["window_rows"]), int(tags["holdout_rows"])):

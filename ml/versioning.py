@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 
 _GIT_IDENTITY = ["-c", "user.name=ct-platform", "-c", "user.email=ct-platform@localhost"]
 BATCH_TRAILER = "Batch-Id"
+LABELS_TRAILER = "Labels-For"  # a commit that joined a batch's delayed labels into its file
 
 
 class DataVersionError(RuntimeError):
@@ -108,6 +109,17 @@ def committed_batches(repo: Path, contract: str, rev: str = "HEAD") -> list[str]
     return [line.strip() for line in log.splitlines() if line.strip()]
 
 
+def labelled_batches(repo: Path, contract: str, rev: str = "HEAD") -> list[str]:
+    """Batch ids whose delayed labels were joined into the dataset by ``rev`` (see :func:`commit_labels`)."""
+    try:
+        log = _git(repo, "log", "--reverse", f"--format=%(trailers:key={LABELS_TRAILER},valueonly)", rev)
+    except DataVersionError:
+        return []
+    # trailer value `<contract>/<batch_id>`; not filtered by path, since a join can be an empty commit
+    prefix = f"{contract}/"
+    return [line.strip().removeprefix(prefix) for line in log.splitlines() if line.strip().startswith(prefix)]
+
+
 def current_version(repo: Path, contract: str) -> DataVersion | None:
     """The newest data version of ``contract``, or None before its first batch."""
     md5 = pointer_md5(repo, contract)
@@ -154,6 +166,37 @@ def commit_batch(repo: Path, contract: str, batch_id: str, frame: pd.DataFrame) 
     if version is None:
         raise DataVersionError(f"committing batch {batch_id} left no data version in {repo}")
     logger.info("data version %s: %s batches after %s", version.short, version.batches, batch_id)
+    return version
+
+
+def commit_labels(repo: Path, contract: str, batch_id: str, frame: pd.DataFrame) -> DataVersion:
+    """Replace an accepted batch's file by ``frame`` (the batch with its delayed labels joined) as a new data
+    version (git commit with trailer ``Labels-For: <contract>/<batch_id>`` + DVC push). Idempotent per batch id.
+
+    The batch keeps its place and its ``Batch-Id`` commit; only its content changes, so a training window pinned
+    to this version or later sees the labels, and one pinned earlier still reads the batch without them.
+    """
+    from dvc.repo import Repo
+
+    if batch_id not in committed_batches(repo, contract):
+        raise DataVersionError(f"batch {batch_id} is not in the {contract} dataset: its labels have no rows to join")
+    if batch_id not in labelled_batches(repo, contract):
+        folder = _dataset_dir(repo, contract)
+        frame.to_parquet(folder / f"{batch_id}.parquet", index=False)
+        dvc = Repo(str(repo))
+        dvc.add(str(folder))
+        dvc.push()  # before the commit: a committed version is always readable from the remote
+        _git(repo, "add", "-A", "datasets")
+        message = (f"Join labels of {contract} batch {batch_id} ({len(frame)} rows)\n\n"
+                   f"{LABELS_TRAILER}: {contract}/{batch_id}\n")
+        # --allow-empty: a batch commit that ran between a crashed join and its retry may already hold the file
+        _git(repo, "commit", "-q", "--allow-empty", "-m", message)
+    else:
+        logger.info("labels of batch %s are already in the dataset; returning the current version", batch_id)
+        Repo(str(repo)).push()  # a retry after a failed push must still reach the remote
+    version = current_version(repo, contract)
+    if version is None:
+        raise DataVersionError(f"joining the labels of batch {batch_id} left no data version in {repo}")
     return version
 
 

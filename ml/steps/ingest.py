@@ -43,20 +43,24 @@ def _landing_files(manifest_path: Path, manifest: BatchManifest | None) -> list[
     return files
 
 
-def quarantine_batch(paths: PlatformPaths, contract: str, manifest_path: Path, verdict: dict, reason: str) -> Path:
+def quarantine_batch(paths: PlatformPaths, contract: str, manifest_path: Path, verdict: dict, reason: str, *,
+                     folder_name: str | None = None, title: str | None = None) -> Path:
     """Move the batch's files into ``quarantine/<contract>/<batch_id>/`` with a reason file; nothing is lost.
 
     The folder is assembled under a temporary name and renamed last, so a crash leaves either the batch in
     landing or a complete quarantine folder. A second failure of the same batch id gets a suffix.
+    ``folder_name`` and ``title`` name the folder and the reason's heading otherwise (label files use
+    ``labels-<batch_id>``).
     """
     batch_id = batch_id_of(manifest_path)
+    name = folder_name or batch_id
     root = paths.quarantine_for(contract)
     root.mkdir(parents=True, exist_ok=True)
-    temp = root / f".{batch_id}.incoming"
+    temp = root / f".{name}.incoming"
     shutil.rmtree(temp, ignore_errors=True)
     temp.mkdir()
-    (temp / "reason.md").write_text(f"# Batch {batch_id} quarantined\n\n{reason}\n\n"
-                                    f"Release it after fixing the producer with `ct quarantine release {batch_id}`.\n")
+    (temp / "reason.md").write_text(f"# {title or f'Batch {batch_id}'} quarantined\n\n{reason}\n\n"
+                                    f"Release it after fixing the producer with `ct quarantine release {name}`.\n")
     atomic_write_json(temp / "verdict.json", verdict)
     try:
         manifest = BatchManifest.read(manifest_path)
@@ -64,10 +68,10 @@ def quarantine_batch(paths: PlatformPaths, contract: str, manifest_path: Path, v
         manifest = None
     for path in _landing_files(manifest_path, manifest):
         os.replace(path, temp / path.name)
-    target, attempt = root / batch_id, 1
+    target, attempt = root / name, 1
     while target.exists():
         attempt += 1
-        target = root / f"{batch_id}.{attempt}"
+        target = root / f"{name}.{attempt}"
     os.replace(temp, target)
     return target
 

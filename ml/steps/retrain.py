@@ -12,6 +12,7 @@ import pandas as pd
 from ml.bundle import release_bundle
 from ml.contract import Contract
 from ml.gate import GateDecision, evaluate_gate
+from ml.labels import labelled_rows
 from ml.ledger import append_event, read_events
 from ml.model import ScoringModel
 from ml.registry import (
@@ -44,8 +45,14 @@ logger = logging.getLogger(__name__)
 REFERENCE_ROWS = 5000
 
 
+def _labelled_dataset(paths: PlatformPaths, contract: Contract, rev: str) -> tuple[pd.DataFrame, int]:
+    """The dataset at ``rev``, only rows whose labels have arrived (labels.arrive: delayed), and how many were not."""
+    frame = read_dataset(paths.data_repo, contract.name, rev, order_by=contract.timestamp, cache_dir=paths.cache)
+    return labelled_rows(frame, contract)
+
+
 def _dataset(paths: PlatformPaths, contract: Contract, rev: str) -> pd.DataFrame:
-    return read_dataset(paths.data_repo, contract.name, rev, order_by=contract.timestamp, cache_dir=paths.cache)
+    return _labelled_dataset(paths, contract, rev)[0]
 
 
 def _window_rows(frame: pd.DataFrame, contract: Contract, signal: dict) -> tuple[pd.DataFrame, str]:
@@ -66,7 +73,12 @@ def pin_training_window(paths: PlatformPaths, contract: Contract, signal: dict, 
     if version is None:
         raise DataVersionError(f"no data version for {contract.name} yet: ingest a batch first")
     rev = resolve_rev(paths.data_repo, data_rev) if data_rev else version.rev
-    frame = _dataset(paths, contract, rev)
+    frame, unlabelled = _labelled_dataset(paths, contract, rev)
+    if unlabelled:
+        logger.info("training window: %d rows whose labels have not arrived yet are left out", unlabelled)
+    if frame.empty:
+        raise DataVersionError(f"no labelled rows in {contract.name} at revision {rev[:10]} ({unlabelled} rows wait "
+                               "for their labels): a retrain needs labels; wait for the label files")
     rows, how = _window_rows(frame, contract, signal)
     holdout_rows = max(int(round(len(rows) * contract.gate.holdout.fraction)), contract.gate.holdout.min_rows)
     if holdout_rows >= len(rows):
@@ -78,7 +90,7 @@ def pin_training_window(paths: PlatformPaths, contract: Contract, signal: dict, 
               "start": rows[contract.timestamp].iloc[0].isoformat(), "end": rows[contract.timestamp].iloc[-1]
               .isoformat(), "rows": len(rows), "holdout_start": holdout_start.isoformat(),
               "holdout_rows": holdout_rows, "how": how, "reason": signal.get("reason", "manual"),
-              "signal_batch": signal.get("batch_id")}
+              "signal_batch": signal.get("batch_id"), "unlabelled_rows": unlabelled}
     logger.info("training window: %s", window)
     return window
 
