@@ -25,9 +25,10 @@ from ct.services import (
     server_environment,
     start_servers,
 )
-from ct.simulate import prepare_airflow
+from ct.simulate import dag_kinds, prepare_airflow
 from ct.summary import batch_table, gate_table, totals_line
 from ml.contract import load_contract
+from ml.labels import LABELS_KIND
 from ml.ledger import read_events
 from ml.platform import init_platform
 from ml.report import simulation_report
@@ -49,6 +50,8 @@ def describe(event: dict) -> str | None:
         return f"batch {batch}: validated, {event['rows']} rows -> data version {event['data_version']['rev'][:10]}"
     if kind == "batch_quarantined":
         return f"batch {batch}: QUARANTINED ({event['status']}): {event['reason'].splitlines()[0]}"
+    if kind in ("labels_ingested", "labels_quarantined") or (kind == "batch_monitored" and event.get("labelled")):
+        return _describe_labels(event)
     if kind == "batch_monitored" and not event.get("no_champion"):
         perf = event.get("performance") or {}
         metric = f", champion {perf.get('metric')} {perf['value']:.3f}" if perf.get("checked") else ""
@@ -63,9 +66,34 @@ def describe(event: dict) -> str | None:
     return None
 
 
-def settled(events: list[dict], batch_id: str) -> bool:
-    """Has ``batch_id`` gone all the way: quarantined, or monitored and decided, with any retrain finished?"""
+def _describe_labels(event: dict) -> str:
+    kind, batch = event["kind"], event.get("batch_id")
+    if kind == "labels_ingested":
+        rev = event["data_version"]["rev"][:10]
+        return f"labels of batch {batch}: joined, {event['rows']} rows -> data version {rev}"
+    if kind == "labels_quarantined":
+        return f"labels of batch {batch}: QUARANTINED ({event['status']}): {event['reason'].splitlines()[0]}"
+    perf = event.get("performance") or {}
+    metric = (f"champion v{event.get('scored_by')} {perf.get('metric')} {perf['value']:.3f}" if perf.get("checked")
+              else "not judged")
+    drifted = f" -> DRIFTED ({', '.join(event['reasons'])})" if event.get("batch_drifted") else ""
+    return f"labels of batch {batch}: {metric}{drifted}"
+
+
+def settled(events: list[dict], batch_id: str, *, labels: bool = False) -> bool:
+    """Has ``batch_id`` gone all the way: quarantined, or monitored and decided, with any retrain finished?
+
+    ``labels``: has the label file of ``batch_id`` gone all the way: quarantined, or joined, judged and
+    decided, with any retrain it started finished? (Only events after it was joined count.)
+    """
     mine = [e for e in events if e.get("batch_id") == batch_id]
+    if labels:
+        taken = [i for i, e in enumerate(mine) if e["kind"] in ("labels_ingested", "labels_quarantined")]
+        if not taken:
+            return False
+        if mine[taken[-1]]["kind"] == "labels_quarantined":
+            return True
+        mine = mine[taken[-1]:]
     kinds = [e["kind"] for e in mine]
     if "batch_quarantined" in kinds:
         return True
@@ -121,12 +149,14 @@ def _wait_until_idle(api: AirflowApi, dag_ids: list[str], timeout: float = 120) 
 
 def _replay(paths: PlatformPaths, scenario, contract, follower: LedgerFollower) -> None:
     for batch in plan_batches(scenario, contract, load_source(contract)):
-        say(f"landing batch {batch.batch_id} ({len(batch.frame)} rows) in {paths.landing_for(contract.name)}")
+        labels = batch.kind == LABELS_KIND
+        what = f"labels of batch {batch.batch_id}" if labels else f"batch {batch.batch_id}"
+        say(f"landing {what} ({len(batch.frame)} rows) in {paths.landing_for(contract.name)}")
         land(batch, contract, paths.landing_for(contract.name))
         deadline = time.monotonic() + SETTLE_TIMEOUT_S
-        while not settled(follower.poll(), batch.batch_id):
+        while not settled(follower.poll(), batch.batch_id, labels=labels):
             if time.monotonic() > deadline:
-                raise TimeoutError(f"batch {batch.batch_id} did not settle in {SETTLE_TIMEOUT_S} s: look at the "
+                raise TimeoutError(f"{what} did not settle in {SETTLE_TIMEOUT_S} s: look at the "
                                    "red or queued tasks in the Airflow UI")
             time.sleep(1)
 
@@ -158,7 +188,7 @@ def run_demo(paths: PlatformPaths, *, scenario_path: Path, airflow_port: int | N
     try:
         start_servers(group, ports, env, paths)
         api = AirflowApi(f"http://127.0.0.1:{ports.airflow}", "admin", password)
-        dag_ids = [f"ct_{kind}_{contract.name}" for kind in ("ingest", "monitor", "drift", "retrain")]
+        dag_ids = [f"ct_{kind}_{contract.name}" for kind in dag_kinds(contract)]
         say("starting Airflow and MLflow (first start takes a minute) ...")
         _wait_for_airflow(api, group, dag_ids)
         for dag_id in dag_ids:

@@ -5,7 +5,9 @@ Engine ``airflow`` (default) runs each DAG with ``dag.test()`` against a SQLite 
 ``dag.test()`` does not follow asset events, the driver starts the downstream DAG itself and hands it the
 event's content as params (the params fallback every asset-scheduled DAG has for manual runs). The drift DAG
 (``@continuous`` in a deployment) is run once whenever the monitor confirmed a signal: its sensor finds the
-signal without deferring, emits it, and the driver starts the retrain with that signal.
+signal without deferring, emits it, and the driver starts the retrain with that signal. For a contract with
+delayed labels, every label file that landed is then taken by the labels DAG (``ct_labels_<contract>``), whose
+sensor finds it without deferring, followed by the drift DAG and retrain when its labels confirmed drift.
 Engine ``direct`` calls the same step functions without Airflow (for benchmarks).
 """
 
@@ -22,6 +24,7 @@ from ct.airflow_env import POOLS, REPO_ROOT, airflow_environment, apply_airflow_
 from ml.batches import batch_id_of, ready_manifests
 from ml.contract import Contract
 from ml.drift_signals import next_signal
+from ml.labels import labels_landing
 from ml.ledger import read_events
 from ml.platform import init_platform
 from ml.scenario import Scenario, land, plan_batches
@@ -44,10 +47,16 @@ def prepare_airflow(paths: PlatformPaths) -> None:
 
 
 DAG_KINDS = ("ingest", "monitor", "drift", "retrain")
+LABELS_KIND = "labels"  # only for contracts with labels.arrive: delayed
+
+
+def dag_kinds(contract: Contract) -> tuple[str, ...]:
+    """The kinds of DAG the factories build for ``contract`` (``ct_<kind>_<contract>``)."""
+    return (*DAG_KINDS, LABELS_KIND) if contract.labels_delayed else DAG_KINDS
 
 
 class AirflowDriver:
-    """Runs the contract's four DAGs with ``dag.test()`` and records per-DAG and per-task wall time."""
+    """Runs the contract's DAGs with ``dag.test()`` and records per-DAG and per-task wall time."""
 
     def __init__(self, paths: PlatformPaths, contract: Contract):
         from airflow.dag_processing.dagbag import DagBag
@@ -57,7 +66,7 @@ class AirflowDriver:
         if bag.import_errors:
             raise RuntimeError(f"DAG import errors: {bag.import_errors}")
         name = contract.name
-        self.dags = {kind: bag.get_dag(f"ct_{kind}_{name}") for kind in DAG_KINDS}
+        self.dags = {kind: bag.get_dag(f"ct_{kind}_{name}") for kind in dag_kinds(contract)}
         self.timings: list[dict] = []
 
     def run(self, kind: str, conf: dict | None = None) -> str:
@@ -77,6 +86,16 @@ class AirflowDriver:
                 continue  # quarantined: ingest failed red, nothing to monitor
             self.run("monitor", {"batch_id": batch_id, "data_rev": ingested["data_version"]["rev"],
                                  "period_start": ingested["period_start"]})
+            self.start_retrain_on_signal()
+        self.process_labels()
+
+    def process_labels(self) -> None:
+        """Run the labels DAG once per label file waiting in ``landing/<contract>/labels/``, each followed by
+        the drift DAG and retrain when its labels confirmed drift."""
+        if LABELS_KIND not in self.dags:
+            return
+        for _ in ready_manifests(labels_landing(self.paths, self.contract.name)):
+            self.run(LABELS_KIND)  # the sensor takes the oldest ready manifest, as in a deployment
             self.start_retrain_on_signal()
 
     def start_retrain_on_signal(self) -> None:
@@ -115,7 +134,7 @@ def simulate(paths: PlatformPaths, contract: Contract, scenario: Scenario, *, en
             from ml.replay import process_landing_direct
 
             process_landing_direct(paths, contract)
-        timings.append({"batch_id": batch.batch_id, "seconds": time.perf_counter() - started})
+        timings.append({"batch_id": batch.batch_id, "kind": batch.kind, "seconds": time.perf_counter() - started})
         if on_batch:
-            on_batch(batch.batch_id)
+            on_batch(f"{batch.batch_id} (labels)" if batch.kind == "labels" else batch.batch_id)
     return driver.timings if driver is not None else timings

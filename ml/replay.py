@@ -12,6 +12,7 @@ from collections.abc import Callable
 from ml.batches import ready_manifests
 from ml.contract import Contract
 from ml.drift_signals import next_signal, record_emitted
+from ml.labels import labels_landing
 from ml.scenario import Scenario, land, plan_batches
 from ml.settings import PlatformPaths
 from ml.sources import load_source
@@ -30,8 +31,18 @@ def retrain_direct(paths: PlatformPaths, contract: Contract, signal: dict) -> di
     return gate
 
 
+def _retrain_on_signal(paths: PlatformPaths, contract: Contract) -> None:
+    # Without Airflow there is no drift sensor: the signal is taken here, and recorded as emitted so that an
+    # Airflow deployment on the same home does not retrain on it again.
+    signal = next_signal(paths.ledger, contract.name)
+    if signal is not None:
+        record_emitted(paths.ledger, contract.name, signal, run_id="direct")
+        retrain_direct(paths, contract, signal)
+
+
 def process_landing_direct(paths: PlatformPaths, contract: Contract) -> None:
-    """Ingest, monitor and (on a signal) retrain every batch waiting in the contract's landing folder."""
+    """Ingest, monitor and (on a signal) retrain every batch waiting in the contract's landing folder; then
+    join and evaluate every label file waiting in its labels folder (contracts with delayed labels)."""
     for manifest in ready_manifests(paths.landing_for(contract.name)):
         try:
             validated = validate_landed_batch(paths, contract, str(manifest))
@@ -40,12 +51,24 @@ def process_landing_direct(paths: PlatformPaths, contract: Contract) -> None:
             continue
         ingested = commit_validated_batch(paths, contract, validated)
         decide_drift(paths, contract, monitor_batch(paths, contract, ingested))
-        # Without Airflow there is no drift sensor: the signal is taken here, and recorded as emitted so that an
-        # Airflow deployment on the same home does not retrain on it again.
-        signal = next_signal(paths.ledger, contract.name)
-        if signal is not None:
-            record_emitted(paths.ledger, contract.name, signal, run_id="direct")
-            retrain_direct(paths, contract, signal)
+        _retrain_on_signal(paths, contract)
+    if contract.labels_delayed:
+        process_labels_direct(paths, contract)
+
+
+def process_labels_direct(paths: PlatformPaths, contract: Contract) -> None:
+    """The labels DAG's steps for every label file waiting in ``landing/<contract>/labels/``."""
+    from ml.steps.labels import LabelsRejected, commit_landed_labels, evaluate_labels, validate_landed_labels
+
+    for manifest in ready_manifests(labels_landing(paths, contract.name)):
+        try:
+            validated = validate_landed_labels(paths, contract, str(manifest))
+        except LabelsRejected as rejected:
+            logger.warning("%s", rejected)
+            continue
+        ingested = commit_landed_labels(paths, contract, validated)
+        decide_drift(paths, contract, evaluate_labels(paths, contract, ingested))
+        _retrain_on_signal(paths, contract)
 
 
 def replay_direct(paths: PlatformPaths, contract: Contract, scenario: Scenario, *, max_batches: int | None = None,
