@@ -98,9 +98,16 @@ def test_reports_are_served_to_logged_in_users_only_and_nothing_outside(reported
         assert refused.status_code == 404 and refused.json()["detail"].startswith("no report"), escape  # ours
 
 
-def test_the_drift_asset_event_names_the_report_by_path_and_url(reported):
-    from tests.dags.test_drift_sensor import _asset_events
+def _asset_event_extras(run_id: str) -> list[dict]:
+    from airflow.models.asset import AssetEvent
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
 
+    with create_session() as session:
+        return [dict(e.extra) for e in session.scalars(select(AssetEvent).where(AssetEvent.source_run_id == run_id))]
+
+
+def test_the_drift_asset_event_names_the_report_by_path_and_url(reported):
     paths, bag, *_ = reported
     last = _monitored(paths)[-1]
     append_event(paths.ledger, NAME, "drift_signal", signal_id="s-report", reason="manual", batch_id="1978",
@@ -108,7 +115,7 @@ def test_the_drift_asset_event_names_the_report_by_path_and_url(reported):
     events = []
     for _ in range(3):  # signals the replay confirmed come first, oldest first
         run = bag.get_dag(f"ct_drift_{NAME}").test()
-        events += [e["extra"] for e in _asset_events(run.run_id)]
+        events += _asset_event_extras(run.run_id)
         if any(e.get("signal_id") == "s-report" for e in events):
             break
     mine = next(e for e in events if e.get("signal_id") == "s-report")
