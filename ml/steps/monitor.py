@@ -190,7 +190,11 @@ def decide_drift(paths: PlatformPaths, contract: Contract, monitored: dict) -> d
               "batch_id": monitored["batch_id"],
               "data_rev": monitored["data_rev"], "onset_batch": decision.onset_batch,
               "onset_period_start": decision.onset_period_start, "report_id": monitored.get("report_id"),
-              "report_html": monitored.get("report_html"), "drifted_columns": monitored.get("drifted_columns", []),
+              "report_html": monitored.get("report_html"),
+              "report_json": monitored.get("report_json"),
+              # a performance signal comes from the labels of a batch: its report of target drift and quality
+              **{k: monitored[k] for k in ("labels_report_html", "labels_report_json") if monitored.get(k)},
+              "drifted_columns": monitored.get("drifted_columns", []),
               "prediction_drift": bool(monitored.get("prediction_drift")),
               "drift_share": monitored.get("drift_share"), "performance": monitored.get("performance"),
               "explanation": decision.explanation}

@@ -40,8 +40,9 @@ def _asset_events(run_id: str) -> list[dict]:
     from sqlalchemy import select
 
     with create_session() as session:
-        rows = session.execute(select(AssetEvent, AssetModel.name).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
-                               .where(AssetEvent.source_run_id == run_id)).all()
+        query = (select(AssetEvent, AssetModel.name).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+                 .where(AssetEvent.source_run_id == run_id))
+        rows = session.execute(query).all()
         return [{"asset": name, "extra": dict(event.extra)} for event, name in rows]
 
 
