@@ -7,6 +7,7 @@ reads Airflow's metadata DB: the monitor and retrain runs must have been started
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -57,6 +58,19 @@ def test_runs_were_triggered_by_asset_events(demo_run):
     retrain = [r for r in runs if r[0] == "ct_retrain_weather"]
     assert len(monitor) == 3 and all(r[1] == "asset_triggered" and r[2] == "success" for r in monitor)
     assert retrain and all(r[1] == "asset_triggered" and r[2] == "success" for r in retrain)
+
+
+def test_drift_events_come_from_the_drift_sensor(demo_run):
+    """The retrain was started by the drift DAG's DriftSensor (deferred in the real triggerer), once per signal."""
+    paths, _ = demo_run
+    with sqlite3.connect(paths.airflow_home / "airflow.db") as db:
+        sources = db.execute("select e.source_dag_id, e.source_task_id, e.extra from asset_event e join asset a "
+                             "on a.id = e.asset_id where a.name = 'ct.weather.drift_signal'").fetchall()
+        sensor_runs = db.execute("select state from dag_run where dag_id = 'ct_drift_weather'").fetchall()
+    signals = read_events(paths.ledger, "weather", ["drift_signal"])
+    assert [(dag, task) for dag, task, _ in sources] == [("ct_drift_weather", "wait_for_drift")] * len(signals)
+    assert [json.loads(extra)["signal_id"] for *_, extra in sources] == [s["signal_id"] for s in signals]
+    assert sum(state == "success" for (state,) in sensor_runs) == len(signals)
 
 
 def test_ledger_tells_the_same_story(demo_run):
