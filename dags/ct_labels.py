@@ -17,6 +17,8 @@ applies the contract's drift policy to it; a confirmed signal (reason `performan
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from airflow.sdk import DAG, Metadata, get_current_context, task
 from ct_platform import assets, dagkit
 from ct_platform.sensors import LandingSensor
@@ -39,7 +41,8 @@ def build_labels_dag(contract) -> DAG:
     ) as dag:
         wait = LandingSensor(task_id="wait_for_labels", folder=str(labels_landing(dagkit.paths(), name)))
 
-        @task
+        # Labels that land before the monitor scored their batch wait for it: retried for about five minutes.
+        @task(retries=10, retry_delay=timedelta(seconds=30))
         def validate_labels(manifest: str) -> dict:
             from airflow.sdk.exceptions import AirflowFailException
 

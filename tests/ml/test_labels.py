@@ -349,6 +349,7 @@ def test_good_labels_become_a_data_version_that_training_reads(home, day):
     rows, left_out = labelled_rows(read_dataset(home.data_repo, CONTRACT.name, rev, order_by="ts"), CONTRACT)
     assert (len(rows), left_out) == (720, 720)  # 2024-01-09 still waits for its labels
     assert (home.processed / CONTRACT.name / "labels" / f"{DAY}.csv").exists()
+    assert commit_landed_labels(home, CONTRACT, validated) == event  # a re-run does nothing twice
     # the same labels again change nothing; different ones are refused, the joined ones stay
     again = validate_landed_labels(home, CONTRACT, str(_land_in(home, _labels(day))))
     assert again["already_labelled"]
