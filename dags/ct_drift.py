@@ -17,19 +17,9 @@ from ct_platform.sensors import DriftSensor
 
 
 def build_drift_dag(contract) -> DAG:
-    name = contract.name
-    with DAG(
-        dag_id=f"ct_drift_{name}",
-        description=f"Emit a drift asset event when the drift policy confirms drift for {name}",
-        schedule="@continuous",
-        max_active_runs=1,
-        start_date=dagkit.START_DATE,
-        catchup=False,
-        default_args=dagkit.DEFAULT_ARGS,
-        doc_md=__doc__,
-        tags=["ct", name, "drift"],
-    ) as dag:
-        DriftSensor(task_id="wait_for_drift", contract=name)
+    description = f"Emit a drift asset event when the drift policy confirms drift for {contract.name}"
+    with dagkit.continuous_dag(contract, "drift", description, __doc__) as dag:
+        DriftSensor(task_id="wait_for_drift", contract=contract.name)
     return dag
 
 

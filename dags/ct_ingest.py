@@ -22,17 +22,7 @@ from ct_platform.sensors import LandingSensor
 
 def build_ingest_dag(contract) -> DAG:
     name = contract.name
-    with DAG(
-        dag_id=f"ct_ingest_{name}",
-        description=f"Validate and version batches of {name}",
-        schedule="@continuous",
-        max_active_runs=1,
-        start_date=dagkit.START_DATE,
-        catchup=False,
-        default_args=dagkit.DEFAULT_ARGS,
-        doc_md=__doc__,
-        tags=["ct", name, "ingest"],
-    ) as dag:
+    with dagkit.continuous_dag(contract, "ingest", f"Validate and version batches of {name}", __doc__) as dag:
         landing = str(dagkit.paths().landing_for(name))
         sla = contract.freshness.no_batch_within
         wait = LandingSensor(task_id="wait_for_batch", folder=landing, timeout=dagkit.silence_timeout(contract),

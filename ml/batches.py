@@ -67,10 +67,16 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def atomic_write_bytes(path: Path, payload: bytes) -> None:
-    """Write via a temporary file in the same folder and ``os.replace``: readers see all or nothing."""
+def atomic_write_bytes(path: Path, payload: bytes, *, staging: Path | None = None) -> None:
+    """Write via a temporary file and ``os.replace``: readers see all or nothing.
+
+    The temporary file lives in ``path``'s folder, or in ``staging`` (same file system) where a reader lists
+    that folder and must not see it (a running ``evidently ui`` reads every file of its workspace).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    folder = staging or path.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, 0o644)  # mkstemp makes 0600; reports and manifests are read by other users and servers
         with os.fdopen(fd, "wb") as handle:

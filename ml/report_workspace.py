@@ -36,13 +36,12 @@ import fcntl
 import hashlib
 import json
 import logging
-import os
 import re
-import tempfile
 from collections.abc import Generator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
+from ml.batches import atomic_write_bytes
 from ml.settings import PlatformPaths
 
 logger = logging.getLogger(__name__)
@@ -251,20 +250,7 @@ def _read_index(root: Path, project_id: str) -> dict:
 def _install(paths: PlatformPaths, target: Path, text: str) -> None:
     """Write ``text`` to ``target`` all at once: staged outside the workspace (so a running UI sees a new file),
     then moved into place."""
-    staging = paths.home / STAGING_DIR
-    staging.mkdir(parents=True, exist_ok=True)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=staging, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o644)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(target, text.encode("utf-8"), staging=paths.home / STAGING_DIR)
 
 
 def _result(root: Path, project: dict, snapshot_id: str, *, added: bool) -> dict:

@@ -40,3 +40,24 @@ def paths() -> PlatformPaths:
 def silence_timeout(contract: Contract) -> timedelta:
     sla = contract.freshness.no_batch_within
     return timedelta(seconds=duration_seconds(sla)) if sla else timedelta(days=365)
+
+
+def continuous_dag(contract: Contract, kind: str, description: str, doc_md: str | None):
+    """A DAG that is always waiting (``@continuous``, one run at a time): ``ct_<kind>_<contract>``.
+
+    For the DAGs whose first task is a deferrable sensor (ingest, drift, labels): each run waits in the
+    triggerer, and the next run starts waiting as soon as one finishes.
+    """
+    from airflow.sdk import DAG
+
+    return DAG(
+        dag_id=f"ct_{kind}_{contract.name}",
+        description=description,
+        schedule="@continuous",
+        max_active_runs=1,
+        start_date=START_DATE,
+        catchup=False,
+        default_args=DEFAULT_ARGS,
+        doc_md=doc_md,
+        tags=["ct", contract.name, kind],
+    )

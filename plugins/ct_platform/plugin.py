@@ -3,27 +3,10 @@
 from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
-from fastapi import Depends, FastAPI, HTTPException
-from fastapi.responses import FileResponse
 
 from ct_platform import reports
 from ct_platform.data_docs import URL_PREFIX, DataDocsLink, resolve_page
-from ml.settings import PlatformPaths
-
-
-def _data_docs_app() -> FastAPI:
-    from airflow.api_fastapi.core_api.security import requires_authenticated
-
-    app = FastAPI(title="CT Data Docs", dependencies=[Depends(requires_authenticated())])
-
-    @app.get("/{relative:path}")
-    def page(relative: str = "") -> FileResponse:
-        target = resolve_page(PlatformPaths.from_env(), relative)
-        if target is None:
-            raise HTTPException(status_code=404, detail=f"no Data Docs page {relative!r}; validate a batch first")
-        return FileResponse(target)
-
-    return app
+from ct_platform.file_server import authenticated_file_app
 
 
 class CtPlatformPlugin(AirflowPlugin):
@@ -32,5 +15,7 @@ class CtPlatformPlugin(AirflowPlugin):
     # On every task, shown only where the task pushed a report (ct_platform.reports.push_report_link): @task
     # tasks cannot declare links of their own.
     global_operator_extra_links = [reports.EvidentlyReportLink()]
-    fastapi_apps = [{"app": _data_docs_app(), "url_prefix": URL_PREFIX, "name": "CT Data Docs"},
+    fastapi_apps = [{"app": authenticated_file_app("CT Data Docs", resolve_page, "Data Docs page",
+                                                   "validate a batch first"),
+                     "url_prefix": URL_PREFIX, "name": "CT Data Docs"},
                     {"app": reports.reports_app(), "url_prefix": reports.URL_PREFIX, "name": "CT reports"}]

@@ -79,17 +79,6 @@ def _stored_url(ti_key) -> Any:
 
 def reports_app():
     """The FastAPI app behind ``/ct-reports/``: files under ``CT_HOME/reports``, for logged-in users only."""
-    from airflow.api_fastapi.core_api.security import requires_authenticated
-    from fastapi import Depends, FastAPI, HTTPException
-    from fastapi.responses import FileResponse
+    from ct_platform.file_server import authenticated_file_app
 
-    app = FastAPI(title="CT reports", dependencies=[Depends(requires_authenticated())])
-
-    @app.get("/{relative:path}")
-    def report(relative: str = "") -> FileResponse:
-        target = resolve_report(PlatformPaths.from_env(), relative)
-        if target is None:
-            raise HTTPException(status_code=404, detail=f"no report {relative!r}; a monitored batch writes one")
-        return FileResponse(target)
-
-    return app
+    return authenticated_file_app("CT reports", resolve_report, "report", "a monitored batch writes one")
