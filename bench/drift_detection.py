@@ -614,7 +614,7 @@ def family_table(family: Family) -> list[str]:
     late = cooldown_delays(family)
     if late:
         lines += ["", f"Our policy: in {late} stream(s) a false signal in the last {COOLDOWN} stable batches before "
-                  "the change point started a cooldown that held back the detection."]
+                  "the change point started a cooldown that held the detection back beyond 2 batches."]
     if any(t.shares_at_detection for t in family.tallies.values()) and family.name.endswith("gradual"):
         shares = "; ".join(f"{RULES[r]} {100 * np.median(t.shares_at_detection):.0f} %"
                            for r, t in family.tallies.items() if t.shares_at_detection)
@@ -623,11 +623,15 @@ def family_table(family: Family) -> list[str]:
 
 
 def cooldown_delays(family: Family) -> int:
-    """Streams whose policy signalled falsely within ``COOLDOWN`` batches before the change point."""
-    if "policy" not in family.rules:
-        return 0
-    return sum(1 for r in family.records if (onset := r.onset()) is not None and any(
-        r.alarms["policy"][max(0, onset - COOLDOWN):onset]))
+    """Streams where our policy detected later than 2 batches (or missed) after a false signal within ``COOLDOWN``
+    batches before the change point: that signal's cooldown blocked the first batches of the shift."""
+    late = 0
+    for record in family.records:
+        onset, alarms = record.onset(), record.alarms["policy"]
+        if onset is None or not any(alarms[max(0, onset - COOLDOWN):onset]):
+            continue
+        late += not any(alarms[onset:onset + 2])
+    return late
 
 
 def evidently_summary(families: dict[str, Family]) -> str:
