@@ -28,17 +28,8 @@ from ml.labels import labels_landing
 
 def build_labels_dag(contract) -> DAG:
     name = contract.name
-    with DAG(
-        dag_id=f"ct_labels_{name}",
-        description=f"Join delayed labels of {name} and judge the champion on them",
-        schedule="@continuous",
-        max_active_runs=1,
-        start_date=dagkit.START_DATE,
-        catchup=False,
-        default_args=dagkit.DEFAULT_ARGS,
-        doc_md=__doc__,
-        tags=["ct", name, "labels"],
-    ) as dag:
+    description = f"Join delayed labels of {name} and judge the champion on them"
+    with dagkit.continuous_dag(contract, "labels", description, __doc__) as dag:
         wait = LandingSensor(task_id="wait_for_labels", folder=str(labels_landing(dagkit.paths(), name)))
 
         # Labels that land before the monitor scored their batch wait for it: retried for about five minutes.

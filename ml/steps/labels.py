@@ -179,7 +179,8 @@ def evaluate_labels(paths: PlatformPaths, contract: Contract, ingested: dict) ->
     batch_id, rev = ingested["batch_id"], ingested["data_version"]["rev"]
     earlier = monitored_record(paths, contract.name, batch_id) or {"batch_id": batch_id, "reasons": []}
     record = {k: v for k, v in earlier.items() if k not in _BOOKKEEPING}
-    record.update(labelled=True, labels_data_rev=rev)
+    # data_rev: the version that holds these labels (a signal pinned to it sees them); the scored one stays beside
+    record.update(labelled=True, labels_data_rev=rev, data_rev=rev, monitored_data_rev=earlier.get("data_rev"))
     log = _prediction_log(paths, contract, batch_id)
     if earlier.get("no_champion") or log is None:
         record["performance"] = {"checked": False, "why": "no champion scored this batch when it was monitored"}

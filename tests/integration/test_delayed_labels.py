@@ -93,6 +93,9 @@ def test_the_drifted_days_labels_raise_exactly_one_performance_signal(replay):
     assert (signal["batch_id"], signal["onset_batch"]) == ("2024-01-11", "2024-01-10")  # 2nd drifted day, 2 of 3
     assert pd.Timestamp(signal["onset_period_start"]) == DRIFT_DAY
     assert signal["performance"]["dropped"] and signal["performance"]["p_value"] < 1e-30
+    joined = [e for e in read_events(paths.ledger, CONTRACT.name, ["labels_ingested"]) if e["batch_id"] == "2024-01-11"]
+    assert signal["data_rev"] == joined[-1]["data_version"]["rev"]  # the version holding the labels behind it
+    assert signal["labels_report_html"].endswith("agrawal-2024-01-11-labels-v1.html")
     emitted = [e for e in read_events(paths.ledger, CONTRACT.name, ["drift_signal_emitted"])
                if e["signal_id"] == signal["signal_id"]]
     assert len(emitted) == 1 and emitted[0]["run_id"] != "direct"  # emitted by the drift DAG's sensor
