@@ -14,9 +14,11 @@ The steps of ``ct_labels_<contract>`` (contracts with ``labels.arrive: delayed``
    one-sided test against the version's holdout metric minus ``drift.performance.min_drop``), and the labels
    report (:mod:`ml.labels_report`: target drift and quality beside the champion's validation numbers), added
    to the Evidently workspace. It appends an updated ``batch_monitored`` record for the batch: the monitor's
-   record plus ``performance``, ``reasons`` (with ``performance`` on a significant drop), ``batch_drifted`` and
-   ``labels_report_*``. The DAG then calls :func:`ml.steps.monitor.decide_drift` on it, so the same drift policy
-   decides (debounce counts the batch where it was first monitored; cooldown; merging).
+   record plus ``performance``, ``reasons`` (with ``performance`` on a significant drop), ``batch_drifted``,
+   ``labels_report_{id,html,json,url}``, ``target_drift``, ``quality`` and ``labels_workspace`` (the run), with
+   ``data_rev`` now the version holding the labels. The DAG then calls :func:`ml.steps.monitor.decide_drift` on
+   it, so the same drift policy decides (debounce counts the batch where it was first monitored; cooldown;
+   merging).
 
 A drop measured on a batch scored by a version that is no longer the champion is recorded but does not count
 as drift: it says nothing about the model now serving (the retrain it would call for has already happened).
@@ -204,8 +206,8 @@ def evaluate_labels(paths: PlatformPaths, contract: Contract, ingested: dict) ->
     record.update(performance=performance, champion_metric=performance.get("value"), reasons=_ordered(reasons),
                   batch_drifted=bool(reasons), scored_by=scored_by, labels_report_id=report["report_id"],
                   labels_report_html=report["html_path"], labels_report_json=report["json_path"],
-                  target_drift=report["target_drift"], quality=report["quality"],
-                  labels_reference=report["reference"], labels_snapshot_id=report.get("snapshot_id"))
+                  labels_report_url=report["report_url"], target_drift=report["target_drift"],
+                  quality=report["quality"], labels_reference=report["reference"], labels_workspace=report["workspace"])
     return _append(paths, contract, record)
 
 
@@ -218,9 +220,10 @@ def _append(paths: PlatformPaths, contract: Contract, record: dict) -> dict:
 
 def _labels_report(paths: PlatformPaths, contract: Contract, batch_id: str, frame: pd.DataFrame, scores,
                    version) -> dict:
-    """Run the labels report, add it to the Evidently workspace; its paths, numbers and snapshot id."""
+    """Run the labels report, add it to the Evidently workspace; its paths, UI URL, numbers and workspace run."""
     from ml.labels_report import champion_reference, run_labels_report, validation_metadata
-    from ml.report_workspace import add_snapshot
+    from ml.report_urls import report_url
+    from ml.report_workspace import LABELS, add_snapshot
     from ml.steps.monitor import PREDICTION
 
     reference, kind = champion_reference(paths, contract, version)
@@ -230,5 +233,8 @@ def _labels_report(paths: PlatformPaths, contract: Contract, batch_id: str, fram
     report = run_labels_report(current, reference, contract=contract, out_dir=paths.reports / contract.name,
                                report_id=f"{contract.name}-{batch_id}-labels-v{version.version}",
                                metadata=metadata, reference_kind=kind)
-    added = add_snapshot(paths, contract.name, report.json_path, batch_id=batch_id, kind="labels")
-    return {**report.to_dict(), "snapshot_id": added.get("snapshot_id")}
+    url = report_url(paths, report.html_path)
+    added = add_snapshot(paths, contract.name, report.json_path, batch_id=batch_id, kind=LABELS,
+                         metadata={"champion_version": str(version.version), "report_url": url or ""})
+    return {**report.to_dict(), "report_url": url,
+            "workspace": {k: added[k] for k in ("workspace", "project_id", "snapshot_id")}}

@@ -173,7 +173,8 @@ def test_the_labels_report_has_target_drift_and_quality_and_is_in_the_workspace(
     assert int(metadata["reference_rows"]) == int(champion["ct.holdout_rows"])
     runs = {(s["kind"], s["batch_id"]): s["snapshot_id"] for s in list_snapshots(paths, CONTRACT.name)}
     assert {("labels", day) for day in DAYS} <= set(runs)
-    assert runs[("labels", "2024-01-10")] == record["labels_snapshot_id"]
+    assert runs[("labels", "2024-01-10")] == record["labels_workspace"]["snapshot_id"]
+    assert record["labels_report_url"].endswith("/agrawal/agrawal-2024-01-10-labels-v1.html")
     urls = _report_link_urls("ct_labels_agrawal", "evaluate_labels")
     assert any(url.endswith("/agrawal/agrawal-2024-01-10-labels-v1.html") for url in urls), urls
 
