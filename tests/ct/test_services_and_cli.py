@@ -57,6 +57,33 @@ def test_a_batch_settles_only_when_everything_it_started_is_done(events, expecte
     assert settled(events, "b") is expected
 
 
+_MONITORED = (("batch_monitored", {}), ("drift_decided", {"confirmed": False}))
+
+
+@pytest.mark.parametrize("events, expected", [
+    (_events(*_MONITORED), False),  # the batch settled; its labels have not been taken yet
+    (_events(*_MONITORED, ("labels_quarantined", {})), True),
+    (_events(*_MONITORED, ("labels_ingested", {})), False),
+    (_events(*_MONITORED, ("labels_ingested", {}), ("batch_monitored", {}), ("drift_decided", {"confirmed": False})),
+     True),
+    (_events(*_MONITORED, ("labels_ingested", {}), ("drift_decided", {"confirmed": True})), False),
+    (_events(*_MONITORED, ("labels_ingested", {}), ("drift_decided", {"confirmed": True}),
+             ("gate_decision", {"decision": "promote"}), ("champion_changed", {})), True),
+])
+def test_a_label_file_settles_only_when_everything_it_started_is_done(events, expected):
+    assert settled(events, "b", labels=True) is expected
+
+
+def test_progress_lines_for_labels():
+    assert describe({"kind": "labels_ingested", "batch_id": "2024-01-10", "rows": 720,
+                     "data_version": {"rev": "0123456789abcdef"}}) == (
+        "labels of batch 2024-01-10: joined, 720 rows -> data version 0123456789")
+    line = describe({"kind": "batch_monitored", "batch_id": "2024-01-10", "labelled": True, "scored_by": "1",
+                     "performance": {"checked": True, "metric": "auc", "value": 0.5058}, "batch_drifted": True,
+                     "reasons": ["performance"]})
+    assert line == "labels of batch 2024-01-10: champion v1 auc 0.506 -> DRIFTED (performance)"
+
+
 def test_progress_lines_name_what_happened():
     line = describe({"kind": "batch_quarantined", "batch_id": "1979", "status": "schema_change",
                      "reason": "visibility: number -> string\nmore"})
