@@ -64,20 +64,27 @@ def _rejected(event: dict) -> bool:
     return event["kind"] == "approval" and event.get("outcome") != "approved"
 
 
-def _since_last_decision(events: list[dict]) -> tuple[list[dict], bool]:
-    """Events after the last retrain decision (champion change or rejected retrain), and whether one exists."""
+def _last_decision(events: list[dict]) -> int | None:
+    """Index of the last retrain decision (champion change or rejected retrain), if any."""
     for index in range(len(events) - 1, -1, -1):
         if events[index]["kind"] == "champion_changed" or _rejected(events[index]):
-            return events[index + 1:], True
-    return events, False
+            return index
+    return None
 
 
-def _monitored(events: list[dict]) -> list[dict]:
-    seen: dict[str, dict] = {}
-    for event in events:
+def _monitored_since(events: list[dict], start: int) -> list[dict]:
+    """The latest record of each batch first monitored at or after ``start``, in the order batches arrived.
+
+    A later record of a batch (a re-run, or its labels arriving) supersedes the earlier one in place, and a batch
+    belongs to the period it was first monitored in: labels of an older batch do not count as a new batch.
+    """
+    first_seen: dict[str, int] = {}
+    latest: dict[str, dict] = {}
+    for index, event in enumerate(events):
         if event["kind"] == "batch_monitored":
-            seen[event["batch_id"]] = event  # a re-run of a batch supersedes its earlier record
-    return list(seen.values())
+            first_seen.setdefault(event["batch_id"], index)
+            latest[event["batch_id"]] = event
+    return [latest[batch] for batch, index in first_seen.items() if index >= start]
 
 
 def signal_columns(signal: dict) -> set[str]:
@@ -109,16 +116,15 @@ def counts_as_drifted(monitored: dict, acknowledged: set[str]) -> bool:
 
 def _pending_signal(events: list[dict], expiry_batches: int) -> dict | None:
     """The last drift signal if neither a gate decision nor a retrain failure has followed it, and fewer than
-    ``expiry_batches`` other batches were monitored since."""
-    monitored_since: set[str] = set()
-    for event in reversed(events):
-        if event["kind"] in ("gate_decision", "retrain_failed"):
+    ``expiry_batches`` other batches were first monitored since (labels of older batches do not count)."""
+    for index in range(len(events) - 1, -1, -1):
+        kind = events[index]["kind"]
+        if kind in ("gate_decision", "retrain_failed"):
             return None
-        if event["kind"] == "drift_signal":
-            monitored_since.discard(event.get("batch_id"))
-            return event if len(monitored_since) < expiry_batches else None
-        if event["kind"] == "batch_monitored":
-            monitored_since.add(event["batch_id"])
+        if kind == "drift_signal":
+            signal = events[index]
+            newer = [e for e in _monitored_since(events, index + 1) if e["batch_id"] != signal.get("batch_id")]
+            return signal if len(newer) < expiry_batches else None
     return None
 
 
@@ -143,10 +149,10 @@ def decide(policy: DriftPolicy, events: list[dict], current: dict) -> PolicyDeci
     if not counts_as_drifted(current, acknowledged):
         return PolicyDecision(False, None, f"only acknowledged columns drifted ({', '.join(sorted(acknowledged))}): "
                                            "a rejected retrain already answered that shift")
-    recent, decided_before = _since_last_decision(events)
-    monitored = _monitored(recent)
+    decision = _last_decision(events)
+    monitored = _monitored_since(events, 0 if decision is None else decision + 1)
     since_decision = len(monitored)
-    if decided_before and since_decision <= policy.cooldown_batches:
+    if decision is not None and since_decision <= policy.cooldown_batches:
         return PolicyDecision(False, None, f"cooldown: {since_decision} of {policy.cooldown_batches} batches since "
                                            "the last retrain decision")
     window = monitored[-policy.debounce.m:]

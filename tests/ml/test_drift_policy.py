@@ -97,6 +97,15 @@ CASES = {
         [*SETTLED, cols("1980", "wind"), cols("1981", "wind"), signal("1981", "wind"), gate("1981"), CHANGED,
          cols("1982", "wind"), cols("1983", "wind"), cols("1984", "wind")], True, "3 of last 3", "1982",
         "data_drift"),
+    "labels of a batch from before the decision are not a batch after it": Case(
+        [*SETTLED, mon("1980"), mon("1981", True), mon("1982", True), signal("1982"), gate("1982"), mon("1983"),
+         mon("1981", True, "performance"), mon("1984", True)], False, "cooldown: 2 of 2"),
+    "labels of a batch from before the decision still update it where it was": Case(
+        [*SETTLED, mon("1980", True), mon("1981"), mon("1980", True, "performance")], False, "debounce: 1 of last 3"),
+    "labels of older batches do not age a pending signal": Case(
+        [*SETTLED, mon("1980", True), mon("1981", True), signal("1981"), mon("1982", True), mon("1980", True),
+         mon("1983", True)], False, "merged into pending signal from batch 1981",
+        policy=DriftPolicy(debounce=DebounceSpec(k=2, m=3), cooldown_batches=2, pending_expiry_batches=3)),
     "a performance signal's rejection acknowledges nothing": Case(
         [*SETTLED, cols("1980", "wind"), cols("1981", "wind"), signal("1981", "wind", reason="performance"),
          gate("1981"), cols("1982", "wind"), cols("1983", "wind"), cols("1984", "wind")], True, "3 of last 3",
