@@ -8,7 +8,7 @@ Rules, each applied to every batch of every stream (reference: 5,000 rows, as th
 * **our policy**: the platform's decision path. Per batch, ``ml.drift_calibration.judge_batch`` with thresholds
   calibrated on the reference at the batch's size (``cached_calibration``, per reference and batch size, as the
   monitor caches them per champion and size) with the contract defaults of ``drift.calibration``: target 1 false
-  alarm per 100 stable batches, Bonferroni over the features, 10,000 bootstrap draws, effect floor 0.05 normed
+  alarm per 100 stable batches, Bonferroni over the features, 10,000 bootstrap draws, effect floor 0.1 normed
   Wasserstein; a batch is drifted when ANY feature drifts. Each batch's verdict becomes a ``batch_monitored``
   record in a real ledger (``ml.ledger``, a temporary one per stream; fields as ``ml/steps/monitor.py`` writes
   them that the policy reads) and ``ml.steps.monitor.decide_drift`` applies the weather contract's drift policy

@@ -167,7 +167,7 @@ class DriftCalibrationSpec(_Strict):
 
     false_alarm_rate: Annotated[float, Field(gt=0, lt=0.5)] = 0.01
     draws: Annotated[int, Field(ge=100)] = 10_000
-    min_effect: Annotated[float, Field(ge=0)] = 0.05
+    min_effect: Annotated[float, Field(ge=0)] = 0.1
     correction: Literal["bonferroni", "sidak"] = "bonferroni"
     seed: Annotated[int, Field(ge=0)] = 0
 

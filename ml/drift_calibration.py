@@ -47,7 +47,7 @@ Limits:
   autocorrelated and wanders between years: a real batch (one year of consecutive days) differs from the
   reference more than a random sample of days would, so real stable batches alarm far more often than ``alpha``
   (``bench/results/drift_detection.md``: every year of the weather data, even inside the reference's own
-  window, alarms at floor 0.05); the effect floor is the guard against that natural wander, to be set per contract.
+  window, alarms at floor 0.05 and most at 0.1); the effect floor is the guard against that natural wander, to be set per contract.
 - A value far outside the reference (the weather data's two 94 sd pressure readings) alarms a small batch that
   holds it; no resample of a reference without it can foresee it.
 - Quantile resolution: with ``draws`` B, a ``1 - alpha_col`` quantile rests on about ``alpha_col * B`` null draws
@@ -206,7 +206,7 @@ def column_alpha(false_alarm_rate: float, n_columns: int, correction: str) -> fl
 
 
 def calibrate(reference: ReferenceStats, *, batch_rows: int, false_alarm_rate: float = 0.01, draws: int = 10_000,
-              min_effect: float = 0.05, correction: str = "bonferroni", seed: int = 0) -> Calibration:
+              min_effect: float = 0.1, correction: str = "bonferroni", seed: int = 0) -> Calibration:
     """Calibrate every column of ``reference`` (methods as its own settings resolve them) at ``batch_rows`` rows."""
     _check_settings(batch_rows, false_alarm_rate, draws, min_effect, correction, seed)
     names = reference.columns

@@ -237,7 +237,7 @@ def test_contract_calibration_is_opt_in_and_validated():
     contract = load_contract("include/contracts/weather.yaml")
     assert contract.drift.calibration is None
     data = contract.model_dump(mode="json")
-    data["drift"]["calibration"] = {"false_alarm_rate": 0.01, "draws": 10000, "min_effect": 0.05,
+    data["drift"]["calibration"] = {"false_alarm_rate": 0.01, "draws": 10000, "min_effect": 0.1,
                                     "correction": "sidak"}
     assert parse_contract(data).drift.calibration == DriftCalibrationSpec(correction="sidak")
     data["drift"]["calibration"] = {"false_alarm_rate": 0.01, "drws": 10000}
