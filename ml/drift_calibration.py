@@ -47,7 +47,8 @@ Limits:
   autocorrelated and wanders between years: a real batch (one year of consecutive days) differs from the
   reference more than a random sample of days would, so real stable batches alarm far more often than ``alpha``
   (``bench/results/drift_detection.md``: every year of the weather data, even inside the reference's own
-  window, alarms at floor 0.05 and most at 0.1); the effect floor is the guard against that natural wander, to be set per contract.
+  window, alarms at floor 0.05 and at 0.1); the effect floor is the guard against that natural wander, to be set
+  per contract.
 - A value far outside the reference (the weather data's two 94 sd pressure readings) alarms a small batch that
   holds it; no resample of a reference without it can foresee it.
 - Quantile resolution: with ``draws`` B, a ``1 - alpha_col`` quantile rests on about ``alpha_col * B`` null draws
