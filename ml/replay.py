@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 
 from ml.batches import ready_manifests
 from ml.contract import Contract
@@ -40,18 +41,25 @@ def _retrain_on_signal(paths: PlatformPaths, contract: Contract) -> None:
         retrain_direct(paths, contract, signal)
 
 
+def _process_manifests(paths: PlatformPaths, contract: Contract, folder: Path, validate: Callable,
+                       rejected: type[Exception], commit: Callable, judge: Callable) -> None:
+    """The steps of one landing DAG for every manifest in ``folder``: validate (a rejected file is skipped, as its
+    DAG run fails red), commit, judge, decide, and retrain on a confirmed signal."""
+    for manifest in ready_manifests(folder):
+        try:
+            validated = validate(paths, contract, str(manifest))
+        except rejected as error:
+            logger.warning("%s", error)
+            continue
+        decide_drift(paths, contract, judge(paths, contract, commit(paths, contract, validated)))
+        _retrain_on_signal(paths, contract)
+
+
 def process_landing_direct(paths: PlatformPaths, contract: Contract) -> None:
     """Ingest, monitor and (on a signal) retrain every batch waiting in the contract's landing folder; then
     join and evaluate every label file waiting in its labels folder (contracts with delayed labels)."""
-    for manifest in ready_manifests(paths.landing_for(contract.name)):
-        try:
-            validated = validate_landed_batch(paths, contract, str(manifest))
-        except BatchRejected as rejected:
-            logger.warning("%s", rejected)
-            continue
-        ingested = commit_validated_batch(paths, contract, validated)
-        decide_drift(paths, contract, monitor_batch(paths, contract, ingested))
-        _retrain_on_signal(paths, contract)
+    _process_manifests(paths, contract, paths.landing_for(contract.name), validate_landed_batch, BatchRejected,
+                       commit_validated_batch, monitor_batch)
     if contract.labels_delayed:
         process_labels_direct(paths, contract)
 
@@ -60,15 +68,8 @@ def process_labels_direct(paths: PlatformPaths, contract: Contract) -> None:
     """The labels DAG's steps for every label file waiting in ``landing/<contract>/labels/``."""
     from ml.steps.labels import LabelsRejected, commit_landed_labels, evaluate_labels, validate_landed_labels
 
-    for manifest in ready_manifests(labels_landing(paths, contract.name)):
-        try:
-            validated = validate_landed_labels(paths, contract, str(manifest))
-        except LabelsRejected as rejected:
-            logger.warning("%s", rejected)
-            continue
-        ingested = commit_landed_labels(paths, contract, validated)
-        decide_drift(paths, contract, evaluate_labels(paths, contract, ingested))
-        _retrain_on_signal(paths, contract)
+    _process_manifests(paths, contract, labels_landing(paths, contract.name), validate_landed_labels,
+                       LabelsRejected, commit_landed_labels, evaluate_labels)
 
 
 def replay_direct(paths: PlatformPaths, contract: Contract, scenario: Scenario, *, max_batches: int | None = None,

@@ -123,8 +123,3 @@ class DriftSensor(BaseSensorOperator):
                       signal.get("reason"), signal.get("batch_id"), signal.get("report_html"),
                       ", ".join(o.name for o in self.outlets))
         return signal
-
-    def poke(self, context) -> bool:
-        from ml.drift_signals import next_signal
-
-        return next_signal(self._ledger(), self.contract) is not None
