@@ -163,9 +163,16 @@ class DriftCalibrationSpec(_Strict):
     reference at the batch's size, corrected across columns; a column also needs ``min_effect`` (normed
     Wasserstein, or Jensen-Shannon for categorical columns). With calibration a batch has feature drift when ANY
     feature drifts (``drift_share`` is then not used): the correction already bounds the per-batch rate.
+
+    ``resample``: ``rows`` (default) treats rows as exchangeable, right when a batch is a random draw. ``stretches``
+    is for batches that are periods of consecutive time (daily weather, one batch a year): the reference is cut
+    into the same ``batch.period`` stretches and each column's null also carries how far its mean wanders between
+    them, so persistence and natural year-to-year wander do not alarm (numeric columns scored by normed
+    Wasserstein; needs at least 5 periods in the training window).
     """
 
     false_alarm_rate: Annotated[float, Field(gt=0, lt=0.5)] = 0.01
+    resample: Literal["rows", "stretches"] = "rows"
     draws: Annotated[int, Field(ge=100)] = 10_000
     min_effect: Annotated[float, Field(ge=0)] = 0.1
     correction: Literal["bonferroni", "sidak"] = "bonferroni"

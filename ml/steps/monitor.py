@@ -52,17 +52,23 @@ def _stored_reference_stats(paths: PlatformPaths, run_id: str):
         return None  # a model trained before the stats were stored: run_drift_report builds them
 
 
-def calibrated_drift(paths: PlatformPaths, contract: Contract, run_id: str, reference_stats, current: pd.DataFrame):
+def calibrated_drift(paths: PlatformPaths, contract: Contract, run_id: str, reference_stats, current: pd.DataFrame,
+                     reference: pd.DataFrame):
     """The batch judged by thresholds calibrated on the champion's reference at the batch's size (cached).
 
     Calibrations are computed on first use and cached under ``CT_HOME/drift_calibration/<contract>/`` per
     champion run and batch size, so retrain code does not change and each size is calibrated once per champion.
+    With ``resample: stretches`` the reference rows (stored in time order, with their timestamps) are cut into
+    the contract's batch periods.
     """
-    from ml.drift_calibration import cached_calibration, judge_batch
+    from ml.drift_calibration import cached_calibration, judge_batch, stretches_by_period
 
     spec = contract.drift.calibration
     path = paths.home / "drift_calibration" / contract.name / f"{run_id}-{len(current)}.json"
-    calibration = cached_calibration(path, reference_stats, batch_rows=len(current), **spec.model_dump())
+    stretches = (stretches_by_period(reference, contract.timestamp, contract.batch.period)
+                 if spec.resample == "stretches" else None)
+    calibration = cached_calibration(path, reference_stats, batch_rows=len(current), **spec.model_dump(),
+                                     stretches=stretches)
     return judge_batch(calibration, reference_stats, current)
 
 
@@ -148,7 +154,7 @@ def monitor_batch(paths: PlatformPaths, contract: Contract, ingested: dict) -> d
                               reference_stats=reference_stats)
     filed = _file_report(paths, contract, batch_id, report, champion.version)
     calibrated = (calibrated_drift(paths, contract, champion.run_id, reference_stats or reference_drift_stats(
-        reference, contract), current) if contract.drift.calibration else None)
+        reference, contract), current, reference) if contract.drift.calibration else None)
     drifted = list(calibrated.drifted_columns) if calibrated else report.drifted_columns()
     drifted_features = [c for c in drifted if c != PREDICTION]
     share = len(drifted_features) / len(contract.feature_names)

@@ -58,3 +58,26 @@ def test_the_calibration_is_cached_per_champion_and_batch_size(monitored):
     assert (calibration.draws, calibration.min_effect, calibration.alpha_column) == (9000, 0.5, 0.01 / 9)
     visibility = next(c for c in event["calibration"]["columns"] if c["column"] == "visibility")
     assert visibility["threshold"] == calibration.column("visibility").threshold
+
+
+def test_resample_stretches_calibrates_on_the_champions_reference_years(monitored, tmp_path):
+    """``resample: stretches`` end to end: the reference retrain stored (time-ordered, with dates) is cut into
+    calendar years; visibility, which trends through the training years, gets its wander and a wider threshold,
+    temperature (no wander beyond exchangeable days) keeps a threshold near the exchangeable one."""
+    _, by_rows = monitored
+    spec = SPEC.model_copy(update={"resample": "stretches"})
+    contract = BASE.model_copy(update={"drift": BASE.drift.model_copy(update={"calibration": spec})})
+    paths = PlatformPaths(tmp_path / "home")
+    simulate(paths, contract, SCENARIO, engine="direct")
+    (event,) = [e for e in read_events(paths.ledger, "weather") if e["kind"] == "batch_monitored"
+                and e["batch_id"] == "1977"]
+    (cached,) = (paths.home / "drift_calibration" / "weather").iterdir()
+    calibration = Calibration.load(cached)
+    assert calibration.resample == "stretches" and calibration.stretches >= 5
+    rows = {c["column"]: c for c in by_rows["calibration"]["columns"]}
+    stretches = {c["column"]: c for c in event["calibration"]["columns"]}
+    assert calibration.column("visibility").wander > 0.3
+    assert stretches["visibility"]["threshold"] > 2 * rows["visibility"]["threshold"]
+    assert calibration.column("temperature").wander < 0.1
+    assert stretches["temperature"]["threshold"] < 1.5 * rows["temperature"]["threshold"]
+    assert stretches["visibility"]["score"] == pytest.approx(rows["visibility"]["score"])  # same batch, same model

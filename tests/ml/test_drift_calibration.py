@@ -22,10 +22,13 @@ from ml.contract import ContractError, DriftCalibrationSpec, load_contract
 from ml.drift_calibration import (
     Calibration,
     CalibrationError,
+    cached_calibration,
     calibrate,
     column_alpha,
     evaluate,
     judge_batch,
+    stretch_wander,
+    stretches_by_period,
 )
 from ml.drift_stats import ReferenceStats, compare
 
@@ -256,10 +259,119 @@ def test_monitor_calibrates_once_per_champion_and_batch_size(tmp_path, weather):
     stats = ReferenceStats.from_frame(frame.iloc[:3000], numeric=features, method="wasserstein")
     paths = PlatformPaths(tmp_path)
     batch = frame.iloc[15000:15365][features]  # after the documented 1981 drift
-    decision = calibrated_drift(paths, contract, "run123", stats, batch)
+    reference = frame.iloc[:3000]  # 1949-01-01 .. 1957-03-19, in time order with its dates
+    decision = calibrated_drift(paths, contract, "run123", stats, batch, reference)
     cached = tmp_path / "drift_calibration" / "weather" / "run123-365.json"
     assert Calibration.load(cached).batch_rows == 365
     before = cached.stat().st_mtime_ns
-    assert calibrated_drift(paths, contract, "run123", stats, batch) == decision
+    assert calibrated_drift(paths, contract, "run123", stats, batch, reference) == decision
     assert cached.stat().st_mtime_ns == before
     assert decision.to_dict()["columns"][0]["threshold"] == Calibration.load(cached).columns[0].threshold
+
+    # resample: stretches recalibrates on the reference's 8 calendar years (the weather's batch period)
+    spec = spec.model_copy(update={"resample": "stretches"})
+    contract = contract.model_copy(update={"drift": contract.drift.model_copy(update={"calibration": spec})})
+    by_years = calibrated_drift(paths, contract, "run123", stats, batch, reference)
+    stored = Calibration.load(cached)
+    assert (stored.resample, stored.stretches) == ("stretches", 8)
+    assert all(c.wander is not None and c.wander >= 0 for c in stored.columns)
+    assert by_years.drifted  # the 1982 batch is past the documented drift either way
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# resample: stretches (batches that are periods of consecutive time)
+
+
+def _wandering_periods(k: int, rows: int, rng: np.random.Generator, tau: float) -> list[pd.DataFrame]:
+    """``k`` periods: column ``wander``'s mean moves by N(0, tau^2) between periods, ``steady``'s never."""
+    return [pd.DataFrame({"wander": rng.normal(rng.normal(0, tau), 1, rows), "steady": rng.normal(0, 1, rows)})
+            for _ in range(k)]
+
+
+def test_stretches_keep_the_promised_rate_where_periods_wander():
+    """20 references of 16 periods x 50 new periods of 200 rows, target 5 %: one column's mean wanders 0.3 sd.
+
+    Treating rows as exchangeable alarms on about 60 % of stable periods; calibrating on the reference's own
+    periods brings it to the target (the t-distributed wander; a normal one measured 6.4 % here).
+    """
+    alpha, references, batches, rows = 0.05, 20, 50, 200
+    by_rows = by_stretches = 0
+    for r in range(references):
+        rng = np.random.default_rng(2000 + r)
+        stretches = _wandering_periods(16, rows, rng, 0.3)
+        stats = ReferenceStats.from_frame(pd.concat(stretches, ignore_index=True), numeric=["wander", "steady"],
+                                          method="wasserstein")
+        settings = {"batch_rows": rows, "false_alarm_rate": alpha, "draws": 1000, "min_effect": 0.0, "seed": r}
+        plain, wandering = calibrate(stats, **settings), calibrate(stats, **settings, stretches=stretches)
+        assert wandering.resample == "stretches" and wandering.stretches == 16
+        assert wandering.column("wander").threshold > plain.column("wander").threshold
+        for batch in _wandering_periods(batches, rows, rng, 0.3):
+            by_rows += judge_batch(plain, stats, batch, threads=1).drifted
+            by_stretches += judge_batch(wandering, stats, batch, threads=1).drifted
+    n = references * batches
+    assert by_rows / n > 0.3, f"rows null: {by_rows}/{n} false alarms (expected far above {alpha})"
+    assert alpha / 2 <= by_stretches / n <= _upper_bound(alpha, n), f"stretches null: {by_stretches}/{n}"
+
+
+def test_stretch_wander_finds_the_wander_and_none_in_exchangeable_rows():
+    estimates = {0.0: [], 0.3: []}
+    for seed in range(20):
+        for tau in estimates:
+            stretches = _wandering_periods(16, 200, np.random.default_rng(seed), tau)
+            stats = ReferenceStats.from_frame(pd.concat(stretches), numeric=["wander", "steady"])
+            estimates[tau].append(stretch_wander(stretches, stats))
+    assert np.mean([e["wander"] for e in estimates[0.0]]) < 0.05
+    assert 0.2 < np.mean([e["wander"] for e in estimates[0.3]]) < 0.4
+    assert np.mean([e["steady"] for e in estimates[0.3]]) < 0.05
+
+
+def test_wandering_null_scores_equal_drift_stats_on_the_same_resamples():
+    """The quantile-function sum is the normed Wasserstein ml.drift_stats gives for each shifted resample."""
+    from ml.drift_calibration import _wandering_wasserstein_null
+
+    class Recording:
+        def __init__(self, rng):
+            self.rng, self.draws = rng, []
+
+        def integers(self, *args, **kwargs):
+            self.draws.append(self.rng.integers(*args, **kwargs))
+            return self.draws[-1]
+
+        def standard_t(self, *args, **kwargs):
+            self.draws.append(self.rng.standard_t(*args, **kwargs))
+            return self.draws[-1]
+
+    values = np.sort(np.round(np.random.default_rng(6).normal(size=700), 2))  # ties included
+    rng = Recording(np.random.default_rng(0))
+    null = _wandering_wasserstein_null(values, 130, 4, rng, 0.4, 9)
+    ref_index, cur_index, t = rng.draws
+    for i in range(4):
+        pseudo = ReferenceStats.from_frame(pd.DataFrame({"x": values[ref_index[i]]}), numeric=["x"],
+                                           method="wasserstein")
+        shift = t[i] * 0.4 * math.sqrt(1 + 1 / 9) * values.std()
+        (stat,) = compare(pseudo, pd.DataFrame({"x": values[cur_index[i]] + shift}))
+        assert null[i] == pytest.approx(stat.score, rel=1e-9)
+
+
+def test_stretches_follow_the_batch_period_and_leave_out_partial_ones():
+    days = pd.date_range("2001-10-01", "2008-03-31", freq="D")  # a quarter of 2001 and of 2008
+    ordered = pd.DataFrame({"day": days, "x": np.arange(len(days), dtype=float)})
+    stretches = stretches_by_period(ordered.sample(2000, random_state=0).sort_values("day"), "day", "YS")
+    assert [s["day"].dt.year.unique().tolist() for s in stretches] == [[y] for y in range(2002, 2008)]
+    with pytest.raises(CalibrationError, match="no timestamp column 'date'"):
+        stretches_by_period(ordered, "date", "YS")
+
+
+def test_stretches_bad_input_says_what_to_fix(tmp_path):
+    rng = np.random.default_rng(1)
+    stretches = _wandering_periods(4, 100, rng, 0.3)
+    stats = ReferenceStats.from_frame(pd.concat(stretches), numeric=["wander", "steady"])
+    with pytest.raises(CalibrationError, match="at least 5 stretches .* it has 4: keep a longer training window"):
+        calibrate(stats, batch_rows=100, false_alarm_rate=0.05, draws=1000, stretches=stretches)
+    mixed = [s.assign(kind=rng.choice(["a", "b"], len(s))) for s in _wandering_periods(12, 100, rng, 0.3)]
+    mixed_stats = ReferenceStats.from_frame(pd.concat(mixed), numeric=["wander"], categorical=["kind"])
+    with pytest.raises(CalibrationError, match=r"only calibrated for numeric columns .*\['kind'\]"):
+        calibrate(mixed_stats, batch_rows=100, false_alarm_rate=0.05, draws=1000, stretches=mixed)
+    with pytest.raises(CalibrationError, match="needs the reference cut into batch periods"):
+        cached_calibration(tmp_path / "c.json", stats, batch_rows=100, false_alarm_rate=0.05, draws=1000,
+                           min_effect=0.1, correction="bonferroni", seed=0, resample="stretches")
