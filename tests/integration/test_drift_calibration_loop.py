@@ -48,6 +48,7 @@ def test_the_calibrated_decision_drives_the_batch_verdict(monitored):
     assert row["score"] >= row["threshold"] and row["effect"] >= 0.5 and row["drifted"]
     assert decision["false_alarm_rate"] == 0.01 and decision["correction"] == "bonferroni"
     assert {c["column"] for c in decision["columns"]} == {*CONTRACT.feature_names, "prediction"}
+    assert event["implausible_values_left_out"] == {}  # 1977 has no value outside the contract's ranges
 
 
 def test_the_calibration_is_cached_per_champion_and_batch_size(monitored):

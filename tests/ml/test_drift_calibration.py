@@ -375,3 +375,23 @@ def test_stretches_bad_input_says_what_to_fix(tmp_path):
     with pytest.raises(CalibrationError, match="needs the reference cut into batch periods"):
         cached_calibration(tmp_path / "c.json", stats, batch_rows=100, false_alarm_rate=0.05, draws=1000,
                            min_effect=0.1, correction="bonferroni", seed=0, resample="stretches")
+
+
+def test_drift_leaves_out_values_outside_the_contracts_ranges(weather):
+    """1958 holds the two 94 sd sea-level pressure readings (contract range -6..6): left out, the year's pressure
+    distance to the 1961-1976 reference falls from over 3 to that of an ordinary year; the batch keeps them."""
+    from ml.steps.monitor import plausible_values
+
+    contract, frame = weather
+    years = pd.to_datetime(frame["date"]).dt.year
+    reference = frame[(years >= 1961) & (years <= 1976)]
+    year = frame[years == 1958][contract.feature_names]
+    cleaned, left_out = plausible_values(year, contract)
+    assert left_out == {"sea_level_pressure": 2}
+    assert cleaned["sea_level_pressure"].isna().sum() == 2 and year["sea_level_pressure"].abs().max() > 90
+    stats = ReferenceStats.from_frame(reference, numeric=["sea_level_pressure"], method="wasserstein")
+    (raw,) = compare(stats, year)
+    (plausible,) = compare(stats, cleaned)
+    assert raw.score > 3 and plausible.score < 0.2
+    same, none = plausible_values(reference[contract.feature_names], contract)
+    assert none == {} and same is not None and same.equals(reference[contract.feature_names])
