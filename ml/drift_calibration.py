@@ -54,8 +54,10 @@ Limits:
   scored by normed Wasserstein only. A column that wanders widely (weather's visibility: 0.59 sd between years)
   gets a wide threshold and so sees only large shifts; a steady one (temperature: 0.0) keeps the exchangeable
   threshold.
-- A value far outside the reference (the weather data's two 94 sd pressure readings) alarms a small batch that
-  holds it; no resample of a reference without it can foresee it.
+- A value far outside the reference alarms a small batch that holds it; no resample of a reference without it
+  can foresee it. The monitor leaves out values outside the contract's feature ranges
+  (:func:`ml.steps.monitor.plausible_values`: the weather data's two 94 sd pressure readings), not rare but
+  plausible extremes.
 - Quantile resolution: with ``draws`` B, a ``1 - alpha_col`` quantile rests on about ``alpha_col * B`` null draws
   beyond it. Calibration refuses fewer than :data:`MIN_TAIL_DRAWS` (say ``draws >= 10 / alpha_col``): at alpha
   0.01 over 9 columns (Bonferroni) that is 9,000 draws. The realised tail probability then has a relative
@@ -295,8 +297,7 @@ def stretch_wander(stretches: Sequence[pd.DataFrame], reference: ReferenceStats)
             "are not: set drift.method: wasserstein, drop those columns from drift, or calibrate with resample: rows")
     wander = {}
     for ref in reference.numeric:
-        missing = [i for i, s in enumerate(stretches) if ref.name not in s.columns]
-        if missing:
+        if any(ref.name not in s.columns for s in stretches):
             raise CalibrationError(f"column {ref.name!r} is missing from the reference's time-ordered rows")
         parts = [pd.to_numeric(s[ref.name], errors="coerce").to_numpy(dtype=float) for s in stretches]
         parts = [p[np.isfinite(p)] for p in parts]
