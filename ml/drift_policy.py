@@ -18,7 +18,7 @@ performance drop). A drift *signal* (which starts a retrain) needs more:
   after ``pending_expiry_batches`` monitored batches, so one lost retrain cannot silence drift forever.
 
 Every confirmed signal gets a ``signal_id``; :func:`unemitted_signals` lists those that no
-``drift_signal_emitted`` event has answered yet, which is what :class:`ct_platform.drift_sensor.DriftSensor`
+``drift_signal_emitted`` event has answered yet, which is what :class:`ct_platform.sensors.DriftSensor`
 waits for before it emits the drift asset event.
 
 The decision reads only the ledger (what happened to earlier batches), so it is the same in a real
@@ -49,12 +49,18 @@ class PolicyDecision:
         return dict(self.__dict__)
 
 
+def _last_index(events: list[dict], matches) -> int | None:
+    """Index of the last event for which ``matches(event)`` holds, if any."""
+    for index in range(len(events) - 1, -1, -1):
+        if matches(events[index]):
+            return index
+    return None
+
+
 def _after_last(events: list[dict], kinds: set[str]) -> list[dict]:
     """Events after the last one whose kind is in ``kinds``."""
-    for index in range(len(events) - 1, -1, -1):
-        if events[index]["kind"] in kinds:
-            return events[index + 1:]
-    return events
+    index = _last_index(events, lambda event: event["kind"] in kinds)
+    return events if index is None else events[index + 1:]
 
 
 def _rejected(event: dict) -> bool:
@@ -66,10 +72,7 @@ def _rejected(event: dict) -> bool:
 
 def _last_decision(events: list[dict]) -> int | None:
     """Index of the last retrain decision (champion change or rejected retrain), if any."""
-    for index in range(len(events) - 1, -1, -1):
-        if events[index]["kind"] == "champion_changed" or _rejected(events[index]):
-            return index
-    return None
+    return _last_index(events, lambda event: event["kind"] == "champion_changed" or _rejected(event))
 
 
 def _monitored_since(events: list[dict], start: int) -> list[dict]:
@@ -166,12 +169,12 @@ def decide(policy: DriftPolicy, events: list[dict], current: dict) -> PolicyDeci
                           f"{policy.debounce.m})", onset["batch_id"], onset.get("period_start"))
 
 
-def signal_id(signal: dict) -> str:
-    """A signal's identity; records from before ids existed are named by batch and time of recording."""
-    return signal.get("signal_id") or f"{signal.get('batch_id')}@{signal.get('recorded_at')}"
-
-
 def unemitted_signals(events: list[dict]) -> list[dict]:
-    """Confirmed drift signals, oldest first, for which no drift asset event has been emitted yet."""
+    """Confirmed drift signals, oldest first, for which no drift asset event has been emitted yet.
+
+    Signals recorded before signals had ids (``signal_id``) count as emitted: the monitor emitted their asset
+    events itself then, so a drift sensor must not start their retrains again.
+    """
     emitted = {e.get("signal_id") for e in events if e["kind"] == "drift_signal_emitted"}
-    return [e for e in events if e["kind"] == "drift_signal" and signal_id(e) not in emitted]
+    return [e for e in events if e["kind"] == "drift_signal" and e.get("signal_id")
+            and e["signal_id"] not in emitted]

@@ -1,7 +1,7 @@
 """Confirmed drift signals waiting to become drift asset events, and the record that one was emitted.
 
 The monitor (and anything else that applies the drift policy) writes ``drift_signal`` events to the ledger;
-:class:`ct_platform.drift_sensor.DriftSensor` waits for the oldest one not yet emitted, emits the contract's
+:class:`ct_platform.sensors.DriftSensor` waits for the oldest one not yet emitted, emits the contract's
 ``drift_signal`` asset event with it, and writes ``drift_signal_emitted``. Light imports only (the ledger and
 the policy): the triggerer process polls this module.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ml.drift_policy import signal_id, unemitted_signals
+from ml.drift_policy import unemitted_signals
 from ml.ledger import append_event, read_events
 
 SIGNAL_KINDS = ("drift_signal", "drift_signal_emitted")
@@ -23,9 +23,7 @@ def next_signal(ledger: Path, contract: str) -> dict | None:
     pending = unemitted_signals(read_events(ledger, contract, SIGNAL_KINDS))
     if not pending:
         return None
-    signal = {k: v for k, v in pending[0].items() if k not in _NOT_IN_EVENT}
-    signal["signal_id"] = signal_id(pending[0])
-    return signal
+    return {k: v for k, v in pending[0].items() if k not in _NOT_IN_EVENT}
 
 
 def record_emitted(ledger: Path, contract: str, signal: dict, *, run_id: str | None = None) -> dict:

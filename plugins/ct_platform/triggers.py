@@ -54,7 +54,9 @@ class DriftTrigger(BaseTrigger):
     """Fires when ``contract`` has a policy-confirmed drift signal whose asset event was not emitted yet.
 
     Polls the platform's ledger (``ledger`` folder) every ``poll_interval`` seconds and fires
-    ``{"signal_id": ...}`` for the oldest such signal; the sensor re-reads the signal itself in the worker.
+    ``{"signal_id": ...}`` for the oldest such signal; the sensor re-reads the signal itself in the worker. The
+    ledger is only parsed again when its file changed (size or modification time): it grows with every batch,
+    and the triggerer polls it for every contract.
     """
 
     def __init__(self, ledger: str, contract: str, poll_interval: float = 2.0):
@@ -69,10 +71,24 @@ class DriftTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         from ml.drift_signals import next_signal
+        from ml.ledger import ledger_path
 
+        path, seen = ledger_path(Path(self.ledger), self.contract), False
         while True:
-            signal = await asyncio.to_thread(next_signal, Path(self.ledger), self.contract)
-            if signal is not None:
-                yield TriggerEvent({"signal_id": signal["signal_id"]})
-                return
+            stamp = _file_stamp(path)
+            if stamp != seen:
+                seen = stamp
+                signal = await asyncio.to_thread(next_signal, Path(self.ledger), self.contract)
+                if signal is not None:
+                    yield TriggerEvent({"signal_id": signal["signal_id"]})
+                    return
             await asyncio.sleep(self.poll_interval)
+
+
+def _file_stamp(path: Path) -> tuple[int, int] | None:
+    """(size, modification time in ns) of ``path``, None when it does not exist."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return stat.st_size, stat.st_mtime_ns

@@ -181,3 +181,14 @@ def test_decision_to_dict_is_plain():
                                   "explanation": "no champion yet: train the first model", "onset_batch": "backfill",
                                   "onset_period_start": "backfill-01-01T00:00:00+00:00"}
     assert isinstance(decision, PolicyDecision)
+
+
+def test_signals_from_before_signal_ids_count_as_emitted():
+    """The monitor emitted the asset events of id-less signals itself: a drift sensor must not retrain on them."""
+    from ml.drift_policy import unemitted_signals
+
+    events = [{"kind": "drift_signal", "batch_id": "1983", "recorded_at": "2025-01-01T00:00:00"},
+              {"kind": "drift_signal", "batch_id": "1990", "signal_id": "s-1"},
+              {"kind": "drift_signal", "batch_id": "1991", "signal_id": "s-2"},
+              {"kind": "drift_signal_emitted", "signal_id": "s-1"}]
+    assert [e["signal_id"] for e in unemitted_signals(events)] == ["s-2"]
