@@ -180,14 +180,10 @@ class Judge:
         return self._calibrations[rows]
 
     def plausible(self, frame: pd.DataFrame) -> pd.DataFrame:
-        return self.plausible_for(self.contract, frame)
-
-    @staticmethod
-    def plausible_for(contract, frame: pd.DataFrame) -> pd.DataFrame:
         """``frame`` as the monitor compares it: values outside the contract's feature ranges left out."""
         from ml.steps.monitor import plausible_values
 
-        return frame if contract is None else plausible_values(frame, contract)[0]
+        return frame if self.contract is None else plausible_values(frame, self.contract)[0]
 
     def __call__(self, frame: pd.DataFrame) -> dict[str, Check]:
         from ml.drift_calibration import judge_batch
@@ -579,13 +575,14 @@ def river_family(run: Run, name: str, make_stream: Callable[[int], Iterator[Batc
 def weather_ordered(run: Run, weather: pd.DataFrame, features: list[str], resample: str) -> Family:
     """Calendar years as batches against a 1961-1976 reference; the documented drift starts in 1981."""
     from ml.drift_calibration import stretches_by_period
+    from ml.steps.monitor import plausible_values
 
     family = new_family(f"{ORDERED}, resample: {resample}", "365-366", weather=True)
     started = time.perf_counter()
     years = pd.to_datetime(weather["date"]).dt.year
     window = weather[(years >= 1961) & (years <= 1976)]
     sample = window.sample(REFERENCE_ROWS, random_state=7).sort_values("date")  # as retrain stores it
-    sample = Judge.plausible_for(run.weather, sample)
+    sample = plausible_values(sample, run.weather)[0]
     stretches = stretches_by_period(sample, "date", "YS") if resample == "stretches" else None
     judge = run.judge(sample[features].reset_index(drop=True), features, f"weather_ordered_{resample}", stretches,
                       weather=True)

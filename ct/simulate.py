@@ -24,6 +24,7 @@ from ct.airflow_env import POOLS, REPO_ROOT, airflow_environment, apply_airflow_
 from ml.batches import batch_id_of, ready_manifests
 from ml.contract import Contract
 from ml.drift_signals import next_signal
+from ml.labels import LABELS_KIND as LABEL_FILE_KIND
 from ml.labels import labels_landing
 from ml.ledger import read_events
 from ml.platform import init_platform
@@ -136,5 +137,5 @@ def simulate(paths: PlatformPaths, contract: Contract, scenario: Scenario, *, en
             process_landing_direct(paths, contract)
         timings.append({"batch_id": batch.batch_id, "kind": batch.kind, "seconds": time.perf_counter() - started})
         if on_batch:
-            on_batch(f"{batch.batch_id} (labels)" if batch.kind == "labels" else batch.batch_id)
+            on_batch(f"{batch.batch_id} (labels)" if batch.kind == LABEL_FILE_KIND else batch.batch_id)
     return driver.timings if driver is not None else timings

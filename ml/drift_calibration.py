@@ -248,12 +248,10 @@ def calibrate(reference: ReferenceStats, *, batch_rows: int, false_alarm_rate: f
                                           None if wander is None else (wander[ref.name], len(stretches)))
         columns.append(column)
         sizes[ref.name] = n_ref
-    if wander is None:
-        return Calibration(tuple(columns), float(false_alarm_rate), correction, alpha_col, int(batch_rows), sizes,
-                           int(draws), int(seed), float(min_effect))
+    by_stretches = {} if wander is None else {"null": STRETCHES_NULL, "resample": "stretches",
+                                              "stretches": len(stretches)}
     return Calibration(tuple(columns), float(false_alarm_rate), correction, alpha_col, int(batch_rows), sizes,
-                       int(draws), int(seed), float(min_effect), null=STRETCHES_NULL, resample="stretches",
-                       stretches=len(stretches))
+                       int(draws), int(seed), float(min_effect), **by_stretches)
 
 
 def stretches_by_period(ordered: pd.DataFrame, timestamp: str, period: str) -> list[pd.DataFrame]:

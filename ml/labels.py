@@ -22,7 +22,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ml.batches import BatchManifest, file_sha256, publish_batch
+from ml.batches import BatchManifest, publish_batch
 from ml.contract import Contract
 from ml.settings import PlatformPaths
 
@@ -109,15 +109,9 @@ def _file_problem(path: Path, manifest: BatchManifest, contract: Contract) -> Ch
     if manifest.kind != LABELS_KIND or manifest.format != "csv":
         return _failure("manifest.kind", None, f"label manifest declares kind {manifest.kind!r} and format "
                         f"{manifest.format!r}; label files are kind 'labels', format 'csv'")
-    try:
-        digest = file_sha256(path)
-    except OSError as error:
-        return _failure("file.missing", None, f"cannot read label file {path} named by the manifest "
-                        f"({error.strerror}); re-publish the labels")
-    if digest != manifest.sha256:
-        return _failure("file.checksum", None, f"{path.name} does not match its manifest (sha256 {digest[:12]}... "
-                        f"vs {manifest.sha256[:12]}...): corrupt, half-written or replaced; re-publish the labels")
-    return None
+    from ml.validation import checksum_problem
+
+    return checksum_problem(path, manifest, what="label file", republish="the labels")
 
 
 def _read(path: Path, manifest: BatchManifest, contract: Contract, batch_rows: int):

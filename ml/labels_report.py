@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from ml.batches import atomic_write_bytes
 from ml.contract import Contract
+from ml.drift_policy import PREDICTION_COLUMN as PREDICTION  # the prediction log's score column
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -36,7 +37,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-PREDICTION = "prediction"  # the prediction log's score column (ml.steps.monitor.PREDICTION)
 HOLDOUT, TRAINING_SAMPLE = "champion holdout", "champion training sample"
 _HOLDOUT_TAGS = ("ct.holdout_rev", "ct.window_start", "ct.window_end", "ct.holdout_start")
 _QUALITY = {"classification": ("Accuracy", "Precision", "Recall", "F1Score", "RocAuc", "LogLoss"),
@@ -67,17 +67,15 @@ def champion_reference(paths: PlatformPaths, contract: Contract, version: Versio
 
     from ml.labels import labelled_rows
     from ml.registry import download_run_artifact, load_scoring_model
-    from ml.steps.retrain import split_window
-    from ml.versioning import DataVersionError, read_dataset
+    from ml.steps.retrain import read_window
+    from ml.versioning import DataVersionError
 
     tags = version.tags
     if all(tags.get(tag) for tag in _HOLDOUT_TAGS):
         try:
-            frame = read_dataset(paths.data_repo, contract.name, tags["ct.holdout_rev"], order_by=contract.timestamp,
-                                 cache_dir=paths.cache)
-            window = {"start": tags["ct.window_start"], "end": tags["ct.window_end"],
-                      "holdout_start": tags["ct.holdout_start"]}
-            _, holdout = split_window(labelled_rows(frame, contract)[0], contract.timestamp, window)
+            window = {"data_rev": tags["ct.holdout_rev"], "start": tags["ct.window_start"],
+                      "end": tags["ct.window_end"], "holdout_start": tags["ct.holdout_start"]}
+            _, holdout = read_window(paths, contract, window)
             if len(holdout):
                 scores = load_scoring_model(paths, version).predict(holdout)
                 return pd.DataFrame({contract.target: holdout[contract.target].to_numpy(), PREDICTION: scores}), HOLDOUT

@@ -42,6 +42,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ml.batches import atomic_write_bytes
+from ml.drift_policy import PREDICTION_COLUMN
 from ml.settings import PlatformPaths
 
 logger = logging.getLogger(__name__)
@@ -205,7 +206,7 @@ def default_dashboard():
                                                                legend="{{column}} ({{method}})")],
                         description="p-value (drift when below the threshold) or distance (drift when above)"),
         line_plot_panel("Prediction drift score", [PanelMetric(metric="ValueDrift", tags=[DRIFT],
-                                                               metric_labels={"column": "prediction"},
+                                                               metric_labels={"column": PREDICTION_COLUMN},
                                                                legend="prediction ({{method}})")]),
     ]
     labels = [

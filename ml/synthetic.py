@@ -107,32 +107,27 @@ def covariate_shift_stream(
     shift_at: int | str,
     shift_sd: float,
     seed: int,
-    n_features: int = 4,
-    shift_column: str = "x0",
     step: str = "1h",
 ) -> pd.DataFrame:
-    """``n_rows`` rows whose feature ``shift_column`` moves by ``shift_sd`` standard deviations at ``shift_at``.
+    """``n_rows`` rows whose feature ``x0`` moves by ``shift_sd`` standard deviations at ``shift_at``.
 
-    Features ``x0 .. x{n_features-1}`` are independent standard normals; the label (column ``label``) is drawn
-    from a fixed logistic rule, ``P(label=1) = sigmoid(x . w)`` with ``w = (1.5, -1, 0.5, 0, ...)``, that does not
-    change. From row ``shift_at`` on (a row index, or the first row stamped at or after a timestamp)
-    ``shift_column`` has mean ``shift_sd``: an abrupt covariate shift, the drift a feature monitor must see
+    Features ``x0 .. x3`` are independent standard normals; the label (column ``label``) is drawn from a fixed
+    logistic rule, ``P(label=1) = sigmoid(x . w)`` with ``w = (1.5, -1, 0.5, 0)``, that does not change. From row
+    ``shift_at`` on (a row index, or the first row stamped at or after a timestamp) ``x0`` has mean
+    ``shift_sd``: an abrupt covariate shift, the drift a feature monitor must see
     once and, with the rule unchanged, the champion may well survive. Row ``i`` is stamped
     ``start + i * step`` in column ``ts``. Same seed, same frame.
     """
     if isinstance(n_rows, bool) or not isinstance(n_rows, int) or n_rows < 1:
         raise ValueError(f"n_rows={n_rows!r} must be a positive integer")
-    names = [f"x{i}" for i in range(n_features)]
-    if shift_column not in names:
-        raise ValueError(f"shift_column={shift_column!r} is not one of the stream's features {names}")
+    names = ["x0", "x1", "x2", "x3"]
     first, step_ = _utc(start), pd.Timedelta(step)
     cut = _drift_row(shift_at, n_rows, first, step_)
     rng = np.random.default_rng(seed)
-    values = rng.standard_normal((n_rows, n_features))
-    weights = np.zeros(n_features)
-    weights[:3] = [1.5, -1.0, 0.5][:n_features]
+    values = rng.standard_normal((n_rows, len(names)))
+    weights = np.array([1.5, -1.0, 0.5, 0.0])
     labels = (rng.random(n_rows) < 1 / (1 + np.exp(-(values @ weights)))).astype("int64")
-    values[cut:, names.index(shift_column)] += shift_sd
+    values[cut:, 0] += shift_sd
     frame = pd.DataFrame(values, columns=names)
     frame.insert(0, TIMESTAMP, first + step_ * pd.RangeIndex(n_rows))
     frame[TARGET] = labels

@@ -45,7 +45,7 @@ from ml.labels import (
     labels_processed,
     rejected_verdict,
 )
-from ml.ledger import append_event, read_events
+from ml.ledger import append_event, latest_by_batch, read_events
 from ml.registry import CHAMPION, get_version, version_by_alias
 from ml.settings import PlatformPaths
 from ml.steps.ingest import quarantine_batch
@@ -80,8 +80,7 @@ def _staging(paths: PlatformPaths, contract: str, batch_id: str) -> Path:
 
 def monitored_record(paths: PlatformPaths, contract: str, batch_id: str) -> dict | None:
     """The newest ``batch_monitored`` record of ``batch_id`` (None before the monitor judged it)."""
-    records = [e for e in read_events(paths.ledger, contract, ["batch_monitored"]) if e.get("batch_id") == batch_id]
-    return records[-1] if records else None
+    return latest_by_batch(read_events(paths.ledger, contract, ["batch_monitored"])).get(batch_id)
 
 
 def _reject(paths: PlatformPaths, contract: Contract, manifest_file: Path, verdict: dict, reason: str) -> dict:
@@ -140,9 +139,9 @@ def commit_landed_labels(paths: PlatformPaths, contract: Contract, validated: di
     """Join the staged labels into their batch as a new data version; move the label files aside."""
     batch_id = validated["batch_id"]
     staging = _staging(paths, contract.name, batch_id)
-    done = [e for e in read_events(paths.ledger, contract.name, [LABELS_INGESTED]) if e.get("batch_id") == batch_id]
+    done = latest_by_batch(read_events(paths.ledger, contract.name, [LABELS_INGESTED])).get(batch_id)
     if done and not staging.exists():  # a re-run after the join finished: nothing to do twice
-        return {k: v for k, v in done[-1].items() if k not in _BOOKKEEPING}
+        return {k: v for k, v in done.items() if k not in _BOOKKEEPING}
     labels = pd.read_parquet(staging)
     batch = read_batch(paths.data_repo, contract.name, batch_id, current_version(paths.data_repo, contract.name).rev)
     version = commit_labels(paths.data_repo, contract.name, batch_id, join_labels(batch, labels, contract))
@@ -182,7 +181,7 @@ def evaluate_labels(paths: PlatformPaths, contract: Contract, ingested: dict) ->
     earlier = monitored_record(paths, contract.name, batch_id) or {"batch_id": batch_id, "reasons": []}
     record = {k: v for k, v in earlier.items() if k not in _BOOKKEEPING}
     # data_rev: the version that holds these labels (a signal pinned to it sees them); the scored one stays beside
-    record.update(labelled=True, labels_data_rev=rev, data_rev=rev, monitored_data_rev=earlier.get("data_rev"))
+    record.update(labelled=True, data_rev=rev, monitored_data_rev=earlier.get("data_rev"))
     log = _prediction_log(paths, contract, batch_id)
     if earlier.get("no_champion") or log is None:
         record["performance"] = {"checked": False, "why": "no champion scored this batch when it was monitored"}

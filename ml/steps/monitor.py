@@ -11,6 +11,7 @@ import pandas as pd
 from scipy.stats import norm
 
 from ml.contract import Contract
+from ml.drift_policy import PREDICTION_COLUMN as PREDICTION
 from ml.drift_policy import decide
 from ml.ledger import append_event, read_events
 from ml.registry import CHAMPION, download_run_artifact, load_scoring_model, version_by_alias
@@ -19,7 +20,6 @@ from ml.versioning import read_batch
 
 logger = logging.getLogger(__name__)
 
-PREDICTION = "prediction"
 REFERENCE_ARTIFACT = "reference/reference.parquet"
 # Drift statistics of the reference, computed once when the model is trained (ml.drift_stats), so that a big
 # batch is compared without re-sorting the reference every time. Older models without it get them rebuilt.
@@ -212,7 +212,7 @@ def monitor_batch(paths: PlatformPaths, contract: Contract, ingested: dict) -> d
 def decide_drift(paths: PlatformPaths, contract: Contract, monitored: dict) -> dict:
     """Apply the contract's drift policy; on confirmation record and return the signal's metadata.
 
-    The signal goes to the ledger only; the drift DAG's :class:`ct_platform.drift_sensor.DriftSensor` picks it up
+    The signal goes to the ledger only; the drift DAG's :class:`ct_platform.sensors.DriftSensor` picks it up
     and emits the drift asset event that starts the retrain.
     """
     events = read_events(paths.ledger, contract.name)

@@ -51,10 +51,6 @@ def _labelled_dataset(paths: PlatformPaths, contract: Contract, rev: str) -> tup
     return labelled_rows(frame, contract)
 
 
-def _dataset(paths: PlatformPaths, contract: Contract, rev: str) -> pd.DataFrame:
-    return _labelled_dataset(paths, contract, rev)[0]
-
-
 def _window_rows(frame: pd.DataFrame, contract: Contract, signal: dict) -> tuple[pd.DataFrame, str]:
     window = contract.training.window
     onset = signal.get("onset_period_start")
@@ -103,8 +99,10 @@ def split_window(frame: pd.DataFrame, timestamp: str, window: dict) -> tuple[pd.
     return in_window[in_window[timestamp] < holdout_from], in_window[in_window[timestamp] >= holdout_from]
 
 
-def _split_window(paths: PlatformPaths, contract: Contract, window: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
-    return split_window(_dataset(paths, contract, window["data_rev"]), contract.timestamp, window)
+def read_window(paths: PlatformPaths, contract: Contract, window: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A retrain window's (train, holdout) labelled rows at its ``data_rev``, as the retrain used them."""
+    rows, _ = _labelled_dataset(paths, contract, window["data_rev"])
+    return split_window(rows, contract.timestamp, window)
 
 
 def _reference_sample(train: pd.DataFrame, contract: Contract, model: ScoringModel, seed: int) -> pd.DataFrame:
@@ -140,7 +138,7 @@ def train_challenger(paths: PlatformPaths, contract: Contract, window: dict, see
     """Train on the window minus its holdout; log everything to a new MLflow run; return the run's ids."""
     import mlflow
 
-    train, _ = _split_window(paths, contract, window)
+    train, _ = read_window(paths, contract, window)
     start_from, start_version = _warm_start_model(paths, contract)
     result = train_model(train, contract, seed=seed, warm_start=start_from)
     if result.fallback_reason:
@@ -188,7 +186,7 @@ def _holdout_metric_tags(contract: Contract, y, scores) -> dict[str, str]:
 
 def evaluate_challenger(paths: PlatformPaths, contract: Contract, window: dict, trained: dict) -> dict:
     """Score champion and challenger on the same holdout, decide, record, and register the challenger."""
-    _, holdout = _split_window(paths, contract, window)
+    _, holdout = read_window(paths, contract, window)
     y = holdout[contract.target].to_numpy()
     challenger = ScoringModel.load(download_run_artifact(paths, trained["run_id"], "model"))
     challenger_scores = challenger.predict(holdout)

@@ -101,20 +101,9 @@ def _validate(
     def make(status: str, failures: list[CheckFailure], rows: int = 0, **extra: Any) -> ValidationVerdict:
         return ValidationVerdict(manifest.batch_id, status, tuple(failures), rows, **extra)
 
-    problem = _manifest_problem(manifest, contract)
+    problem = _manifest_problem(manifest, contract) or checksum_problem(path, manifest)
     if problem is not None:
         return make(UNREADABLE, [problem]), None
-    try:
-        digest = file_sha256(path)  # streamed: the file is never held in memory whole
-    except OSError as error:
-        message = f"cannot read data file {path} named by the manifest ({error.strerror}); re-publish the batch"
-        return make(UNREADABLE, [CheckFailure("file.missing", None, message)]), None
-    if digest != manifest.sha256:
-        message = (
-            f"{path.name} does not match its manifest (sha256 {digest[:12]}... vs {manifest.sha256[:12]}...): "
-            "the file is corrupt, half-written or was replaced; re-publish the batch"
-        )
-        return make(UNREADABLE, [CheckFailure("file.checksum", None, message)]), None
     try:
         shape = scan_batch_file(path)
         too_many = _too_many_rows(path, shape, manifest, contract)
@@ -157,6 +146,21 @@ def _too_many_rows(path: Path, shape: FileShape, manifest: BatchManifest, contra
         "not loaded, so validation memory stays bounded: split it into smaller batches, or raise batch.max_rows"
     )
     return CheckFailure(ROW_COUNT_CHECK, None, message, [shape.rows])
+
+
+def checksum_problem(path: Path, manifest: BatchManifest, *, what: str = "data file",
+                     republish: str = "the batch") -> CheckFailure | None:
+    """The file a manifest names is unreadable or not the one it describes (sha256), else None."""
+    try:
+        digest = file_sha256(path)  # streamed: the file is never held in memory whole
+    except OSError as error:
+        return CheckFailure("file.missing", None, f"cannot read {what} {path} named by the manifest "
+                            f"({error.strerror}); re-publish {republish}")
+    if digest != manifest.sha256:
+        return CheckFailure("file.checksum", None, f"{path.name} does not match its manifest (sha256 "
+                            f"{digest[:12]}... vs {manifest.sha256[:12]}...): the file is corrupt, half-written or "
+                            f"was replaced; re-publish {republish}")
+    return None
 
 
 def _manifest_problem(manifest: BatchManifest, contract: Contract) -> CheckFailure | None:
