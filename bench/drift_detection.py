@@ -5,7 +5,7 @@
 
 Rules, each applied to every batch of every stream (reference: 5,000 rows, as the retrain step stores):
 
-* **our policy**: the platform's decision path. Per batch, ``ml.drift_calibration.judge_batch`` with thresholds
+* **our policy**: the platform's decision path. Per batch, ``ml.drift.calibration.judge_batch`` with thresholds
   calibrated on the reference at the batch's size (``cached_calibration``, per reference and batch size, as the
   monitor caches them per champion and size) with the contract defaults of ``drift.calibration``: target 1 false
   alarm per 100 stable batches, Bonferroni over the features, 10,000 bootstrap draws, effect floor 0.1 normed
@@ -13,7 +13,7 @@ Rules, each applied to every batch of every stream (reference: 5,000 rows, as th
   when ANY feature drifts. Each batch's verdict becomes a ``batch_monitored``
   record in a real ledger (``ml.ledger``, a temporary one per stream; fields as ``ml/steps/monitor.py`` writes
   them that the policy reads) and ``ml.steps.monitor.decide_drift`` applies the weather contract's drift policy
-  (``ml.drift_policy.decide``: debounce 2 of the last 3 batches, cooldown 2 batches, merge while a retrain is
+  (``ml.drift.policy.decide``: debounce 2 of the last 3 batches, cooldown 2 batches, merge while a retrain is
   pending). A confirmed ``drift_signal`` is an alarm. No retrain runs here: after each signal the bench appends
   what a retrain that promoted a new champion leaves in the ledger (``gate_decision`` with ``promote``, then
   ``champion_changed``), so the next batches are judged afresh (debounce window reset, cooldown engaged) with
@@ -24,7 +24,7 @@ Rules, each applied to every batch of every stream (reference: 5,000 rows, as th
   50 % of the columns drift (``DriftedColumnsCount``'s test ``share < 0.5`` fails, as in ``DataDriftPreset``).
   Evidently itself (``Report([DriftedColumnsCount()], include_tests=True)``, its test status the verdict) runs on
   every ``--evidently-every``-th batch of the run; every batch, and so the delays and the full counts, gets the
-  verdict from the same per-column scores by ``ml.drift_stats`` (shown equal to Evidently's in
+  verdict from the same per-column scores by ``ml.drift.stats`` (shown equal to Evidently's in
   ``tests/ml/test_drift_stats.py``); the agreement of the two on the batches Evidently ran is reported.
 * **weather contract rule + policy** (weather streams only): the weather contract's own hand-set rule (normed
   Wasserstein >= 0.5 in >= 30 % of the features, ``drift.threshold``/``drift_share``, no calibration) through the
@@ -63,7 +63,7 @@ Streams (batch = one monitored batch; batch sizes as stated per table):
   training window). The documented drift begins at row 12,000 (1981-11-09): 1981 is the change-point batch (53 of
   its days drifted), 1949-1980 the stretch before it (1961-1976 are the reference's own years). Twice: with
   ``resample: rows`` (the default null, rows exchangeable) and with ``resample: stretches`` (the null also carries
-  each column's wander between the reference's 16 calendar years, ``ml.drift_calibration.stretch_wander``). The
+  each column's wander between the reference's 16 calendar years, ``ml.drift.calibration.stretch_wander``). The
   weather is not stationary before 1981 either: the per-period table of the largest normed Wasserstein distances
   shows the wind columns of 1949-1956 0.6-1.0 sd away from the reference (2-4 times more than any reference
   year's own distance, and far more than the 0.25 sd shift of goal 2), visibility wandering 0.35-1.0 within the
@@ -153,7 +153,7 @@ class Judge:
     cached: int = 0
 
     def __post_init__(self):
-        from ml.drift_stats import ReferenceStats
+        from ml.drift.stats import ReferenceStats
 
         self.reference = self.plausible(self.reference)
         self.stats = ReferenceStats.from_frame(self.reference, numeric=self.features)
@@ -164,7 +164,7 @@ class Judge:
     def calibration(self, rows: int):
         """The contract-default calibration at ``rows``, from the cache or computed (and timed) now."""
         from ml.contract import DriftCalibrationSpec
-        from ml.drift_calibration import cached_calibration
+        from ml.drift.calibration import cached_calibration
 
         if rows not in self._calibrations:
             path = self.cache / f"{self.key}-{self.digest}-{rows}.json"
@@ -181,12 +181,12 @@ class Judge:
 
     def plausible(self, frame: pd.DataFrame) -> pd.DataFrame:
         """``frame`` as the monitor compares it: values outside the contract's feature ranges left out."""
-        from ml.steps.monitor import plausible_values
+        from ml.drift.reference import plausible_values
 
         return frame if self.contract is None else plausible_values(frame, self.contract)[0]
 
     def __call__(self, frame: pd.DataFrame) -> dict[str, Check]:
-        from ml.drift_calibration import judge_batch
+        from ml.drift.calibration import judge_batch
 
         frame = self.plausible(frame)
         decision = judge_batch(self.calibration(len(frame)), self.stats, frame, threads=1)
@@ -345,7 +345,7 @@ class Tally:
 
 @dataclass
 class Family:
-    """A stream family's results: a tally per rule, and Evidently's own verdicts beside ml.drift_stats'."""
+    """A stream family's results: a tally per rule, and Evidently's own verdicts beside ml.drift.stats'."""
 
     name: str
     rows: str
@@ -574,8 +574,8 @@ def river_family(run: Run, name: str, make_stream: Callable[[int], Iterator[Batc
 
 def weather_ordered(run: Run, weather: pd.DataFrame, features: list[str], resample: str) -> Family:
     """Calendar years as batches against a 1961-1976 reference; the documented drift starts in 1981."""
-    from ml.drift_calibration import stretches_by_period
-    from ml.steps.monitor import plausible_values
+    from ml.drift.calibration import stretches_by_period
+    from ml.drift.reference import plausible_values
 
     family = new_family(f"{ORDERED}, resample: {resample}", "365-366", weather=True)
     started = time.perf_counter()
@@ -650,7 +650,7 @@ def family_table(family: Family) -> list[str]:
         agree = sum(ev == ours for _, ev, ours in checks)
         lines.append(f"| Evidently default, Evidently itself on {len(checks)} of the batches | "
                      f"{rate(sum(ev for _, ev, _ in stable), len(stable))} | | | |")
-        lines += ["", f"Evidently's own verdict equals ml.drift_stats' on {agree} of {len(checks)} batches it ran on."]
+        lines += ["", f"Evidently's own verdict equals ml.drift.stats' on {agree} of {len(checks)} batches it ran on."]
     late = cooldown_delays(family)
     if late:
         lines += ["", f"Our policy: in {late} stream(s) a false signal in the last {COOLDOWN} stable batches before "
@@ -682,7 +682,7 @@ def evidently_summary(families: dict[str, Family]) -> str:
     pooled = rate(sum(stable), len(stable))
     return (f"Evidently itself (default dataset-drift rule) on the {len(stable)} stable batches it ran on, all "
             f"streams but the time-ordered weather pooled: {pooled} false alarms per 100; over all its {len(checks)} "
-            f"batches there (stable and drifted) its verdict equals ml.drift_stats' on {agree}.")
+            f"batches there (stable and drifted) its verdict equals ml.drift.stats' on {agree}.")
 
 
 def ordered_years(family: Family) -> list[str]:
@@ -700,7 +700,7 @@ def ordered_years(family: Family) -> list[str]:
         lines += ["", f"{RULES[rule]}: signals in {', '.join(signals) or 'no year'}."]
     columns = list(record.scores[0])
     lines += ["", "Largest normed Wasserstein distance of a year to the reference, per period and column "
-              "(``ml.drift_stats``, no calibration involved):", "",
+              "(``ml.drift.stats``, no calibration involved):", "",
               "| years | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
     for title, lo, hi in ORDERED_PERIODS:
         index = [i for i, y in enumerate(years) if lo <= y <= hi]
@@ -808,7 +808,7 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     from ml.contract import load_contract
-    from ml.sources import load_source
+    from ml.simulation.sources import load_source
 
     contract = load_contract(ROOT / "include" / "contracts" / "weather.yaml")
     if contract.drift.cooldown_batches != COOLDOWN:

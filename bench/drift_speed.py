@@ -1,4 +1,4 @@
-"""Benchmark: per-column drift of big batches, Evidently's DataDriftPreset against ``ml.drift_stats``.
+"""Benchmark: per-column drift of big batches, Evidently's DataDriftPreset against ``ml.drift.stats``.
 
     .venv/bin/python bench/drift_speed.py                                   # CPU section (needs evidently)
     python3 bench/drift_speed.py --device cuda --output $OUT/drift_speed.md  # GPU section (no evidently needed)
@@ -11,7 +11,7 @@ Evidently's defaults for a reference over 1,000 rows: normed Wasserstein (numeri
 * **DataDriftPreset**: ``Report([DataDriftPreset()]).run(current, reference)`` on ``Dataset.from_pandas``
   frames, timed from the pandas frames to the snapshot (HTML not rendered). Runs that pass the time limit are
   stopped and reported as "> limit", never extrapolated.
-* **ours**: ``ml.drift_stats.compare(stats, current)`` with reference statistics built beforehand (the once-per-
+* **ours**: ``ml.drift.compare.compare(stats, current)`` with reference statistics built beforehand (the once-per-
   champion cost is reported in its own column): ``numpy`` (a thread per core) and ``torch`` on the device.
   The second of two calls is reported (the first warms caches, CUDA and the reference upload).
 
@@ -88,9 +88,9 @@ def _run_evidently(reference: pd.DataFrame, current: pd.DataFrame) -> tuple[floa
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
 
-    from ml.drift_report import CATEGORICAL as CAT
-    from ml.drift_report import NUMERIC as NUM
-    from ml.drift_report import parse_column_drifts
+    from ml.drift.report import CATEGORICAL as CAT
+    from ml.drift.report import NUMERIC as NUM
+    from ml.drift.report import parse_column_drifts
 
     started = time.perf_counter()
     definition = DataDefinition(numerical_columns=NUMERIC, categorical_columns=CATEGORICAL)
@@ -103,7 +103,8 @@ def _run_evidently(reference: pd.DataFrame, current: pd.DataFrame) -> tuple[floa
 
 
 def _run_ours(tool: str, reference: pd.DataFrame, current: pd.DataFrame, device: str) -> tuple[dict, dict]:
-    from ml.drift_stats import ReferenceStats, compare
+    from ml.drift.compare import compare
+    from ml.drift.stats import ReferenceStats
 
     started = time.perf_counter()
     stats = ReferenceStats.from_frame(reference, numeric=NUMERIC, categorical=CATEGORICAL)

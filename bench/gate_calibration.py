@@ -4,7 +4,7 @@
 
 1. Simulated scores with a known true effect: false-promotion rate (equal models), power, the share of
    "inconclusive" verdicts and the mean minimum detectable effect (MDE), per holdout size and true effect,
-   for ``ml.gate.evaluate_gate`` (superiority, alpha 0.05; AUC by DeLong, accuracy by exact McNemar) and for
+   for ``ml.gate.decision.evaluate_gate`` (superiority, alpha 0.05; AUC by DeLong, accuracy by exact McNemar) and for
    the naive gate "promote iff the challenger's metric is higher".
 2. Ten retrains of equally good models: the chance of at least one false promotion, from the measured
    per-gate rates and by direct simulation.
@@ -37,7 +37,7 @@ from scipy.special import expit, logit
 from scipy.stats import norm
 
 from ml.contract import GatePolicy, load_contract
-from ml.gate import evaluate_gate
+from ml.gate.decision import evaluate_gate
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "gate.md"
@@ -279,8 +279,8 @@ class WeatherModels:
 def weather_models() -> WeatherModels:
     import torch
 
-    from ml.sources import load_source
-    from ml.train import train_model
+    from ml.simulation.sources import load_source
+    from ml.training.train import train_model
 
     # A small MLP on 2 shared cores: one thread trains a model in ~2 s, two threads took ~9 s here.
     torch.set_num_threads(1)
@@ -436,7 +436,7 @@ def simulation_section() -> tuple[list[str], dict[str, dict[int, Tally]]]:
 def main() -> None:
     started = time.perf_counter()
     sim_lines, nulls = simulation_section()
-    lines = ["# Gate calibration: false promotions and power, naive vs `ml.gate.evaluate_gate`", "",
+    lines = ["# Gate calibration: false promotions and power, naive vs `ml.gate.decision.evaluate_gate`", "",
              f"Produced by `{COMMAND}` (from the repository root) on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.",
              f"Machine: {describe_machine()}.", ""]
     lines += sim_lines

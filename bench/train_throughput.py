@@ -6,7 +6,7 @@
 Each run rewrites its own section of ``bench/results/train.md`` and keeps the other's, so the CPU and the GPU
 figures can come from different machines; every section names the machine and the command.
 
-* **ours**: ``ml.train.train_model`` itself on a synthetic contract (64 standardised numeric features, binary
+* **ours**: ``ml.training.train.train_model`` itself on a synthetic contract (64 standardised numeric features, binary
   target): rows encoded once, moved to the device once, batches sliced from a permuted index on the device,
   precision from the contract (``auto``: bf16 autocast on a GPU with bf16, fp32 on the CPU). Rows/s is the
   median over epochs 2.. of (training rows / synchronised epoch time): validation and the first epoch
@@ -37,7 +37,7 @@ from machine_info import write_device_section  # noqa: E402 - bench/ is on sys.p
 
 from ml.contract import Contract, parse_contract  # noqa: E402
 from ml.environment import cpu_count  # noqa: E402
-from ml.train import train_model  # noqa: E402
+from ml.training.train import train_model  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "train.md"
 FEATURES = 64
@@ -91,7 +91,7 @@ def naive(frame: pd.DataFrame, hidden, batch: int, device: str, batches: int) ->
     import torch
     from torch.utils.data import DataLoader, TensorDataset
 
-    from ml.model import build_network
+    from ml.training.model import build_network
 
     torch.manual_seed(0)
     x = torch.from_numpy(frame[[f"f{i:02d}" for i in range(FEATURES)]].to_numpy(np.float32, copy=True))
@@ -137,7 +137,7 @@ def cpu_profile(frame: pd.DataFrame, threads: int) -> str:
 def time_to_quality(threads: int) -> str:
     """Weather contract, bootstrap window 1961-1976, its own settings: validation AUC against training seconds."""
     from ml.contract import load_contract
-    from ml.sources import load_source
+    from ml.simulation.sources import load_source
 
     contract = load_contract(Path(__file__).resolve().parents[1] / "include" / "contracts" / "weather.yaml")
     raw = contract.model_dump(mode="json")

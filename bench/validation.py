@@ -35,7 +35,7 @@ def bench_contract(columns: int):
 
     return parse_contract({
         "name": "bench",
-        "source": {"uri": "python://ml.synthetic:agrawal_stream", "format": "generated",
+        "source": {"uri": "python://ml.simulation.synthetic:agrawal_stream", "format": "generated",
                    "timestamp": {"column": "ts"}},
         "timestamp": "ts", "target": "y", "target_domain": [0, 1],
         "features": [{"name": f"f{i}", "type": "float", "min": -10, "max": 10} for i in range(columns)],
@@ -49,7 +49,8 @@ def land_batch(folder: Path, rows: int, columns: int):
     import numpy as np
     import pandas as pd
 
-    from ml.batches import BatchManifest, atomic_write_json, file_sha256
+    from ml.data.batches import BatchManifest
+    from ml.files import atomic_write_json, file_sha256
 
     rng = np.random.default_rng(0)
     path = folder / "bench.csv"
@@ -71,8 +72,8 @@ def land_batch(folder: Path, rows: int, columns: int):
 
 
 def run_cell(rows: int, columns: int, profile: bool) -> dict:
-    from ml.gx_project import init_gx_project
-    from ml.validation import validate_batch
+    from ml.validation.batch import validate_batch
+    from ml.validation.gx_project import init_gx_project
 
     contract = bench_contract(columns)
     with tempfile.TemporaryDirectory(prefix="ct-bench-validation-") as tmp:

@@ -33,7 +33,7 @@ def _paths(args) -> PlatformPaths:
 
 
 def cmd_init(args) -> int:
-    from ml.platform import init_platform
+    from ml.bootstrap import init_platform
 
     contracts = [load_contract(p) for p in find_contracts(args.contracts or contracts_dir())]
     init_platform(_paths(args), contracts)
@@ -42,7 +42,7 @@ def cmd_init(args) -> int:
 
 
 def _scenario_for(contract_name: str, scenario_arg: str | None):
-    from ml.scenario import load_scenario
+    from ml.simulation.scenario import load_scenario
 
     path = Path(scenario_arg) if scenario_arg else REPO_ROOT / "include" / "scenarios" / f"{contract_name}_default.yaml"
     if not path.exists():
@@ -56,7 +56,7 @@ def _scenario_for(contract_name: str, scenario_arg: str | None):
 def cmd_simulate(args) -> int:
     from ct.simulate import simulate
     from ct.summary import batch_table, gate_table, totals_line
-    from ml.report import simulation_report
+    from ml.simulation.summary import simulation_report
 
     paths = _paths(args)
     contract = load_contract(args.contract)
@@ -73,7 +73,7 @@ def cmd_simulate(args) -> int:
 
 def cmd_status(args) -> int:
     from ct.summary import batch_table, gate_table, totals_line
-    from ml.report import simulation_report
+    from ml.simulation.summary import simulation_report
 
     report = simulation_report(_paths(args).ledger, args.contract)
     print(batch_table(report), gate_table(report), totals_line(report), sep="\n\n")
@@ -81,7 +81,7 @@ def cmd_status(args) -> int:
 
 
 def cmd_gate_show(args) -> int:
-    from ml.registry import download_run_artifact, get_version
+    from ml.registry.store import download_run_artifact, get_version
 
     paths = _paths(args)
     contract = _contract(args)
@@ -89,7 +89,7 @@ def cmd_gate_show(args) -> int:
     decision = json.loads(download_run_artifact(paths, version.run_id, "gate/decision.json").read_text())
     markdown = download_run_artifact(paths, version.run_id, "gate/decision.md").read_text()
     if version.tags.get("ct.approval"):  # a person answered (or the request timed out): show who and when
-        from ml.steps.retrain import APPROVAL_ARTIFACT, approval_markdown
+        from ml.gate.approval import APPROVAL_ARTIFACT, approval_markdown
 
         decision["approval"] = json.loads(download_run_artifact(paths, version.run_id, APPROVAL_ARTIFACT).read_text())
         markdown += approval_markdown(decision["approval"])
@@ -98,7 +98,7 @@ def cmd_gate_show(args) -> int:
 
 
 def cmd_lineage(args) -> int:
-    from ml.lineage import format_lineage, lineage
+    from ml.registry.lineage import format_lineage, lineage
 
     contract = _contract(args)
     record = lineage(_paths(args), contract, args.version)
@@ -107,7 +107,7 @@ def cmd_lineage(args) -> int:
 
 
 def cmd_reproduce(args) -> int:
-    from ml.reproduce import format_reproduction, reproduce
+    from ml.registry.reproduce import format_reproduction, reproduce
 
     result = reproduce(_paths(args), _contract(args), args.version)
     print(json.dumps(result.to_dict(), indent=2) if args.json else format_reproduction(result))
@@ -116,7 +116,7 @@ def cmd_reproduce(args) -> int:
 
 def cmd_quarantine_list(args) -> int:
     from ct.summary import table
-    from ml.quarantine import list_quarantined
+    from ml.validation.quarantine import list_quarantined
 
     batches = list_quarantined(_paths(args), args.contract)
     print(table(["batch", "status", "reason", "folder"], [[b.batch_id, b.status, b.reason[:80], b.folder]
@@ -125,7 +125,7 @@ def cmd_quarantine_list(args) -> int:
 
 
 def cmd_quarantine_release(args) -> int:
-    from ml.quarantine import release
+    from ml.validation.quarantine import release
 
     contract = _contract(args)
     released, message = release(_paths(args), contract, args.batch)

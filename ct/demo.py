@@ -27,14 +27,14 @@ from ct.services import (
 )
 from ct.simulate import dag_kinds, prepare_airflow
 from ct.summary import batch_table, gate_table, totals_line
+from ml.bootstrap import init_platform
 from ml.contract import load_contract
-from ml.labels import LABELS_KIND
-from ml.ledger import read_events
-from ml.platform import init_platform
-from ml.report import simulation_report
-from ml.scenario import land, load_scenario, plan_batches
+from ml.data.labels import LABELS_KIND
+from ml.ledger import EventKind, read_events
 from ml.settings import PlatformPaths, contracts_dir
-from ml.sources import load_source
+from ml.simulation.scenario import land, load_scenario, plan_batches
+from ml.simulation.sources import load_source
+from ml.simulation.summary import simulation_report
 
 SETTLE_TIMEOUT_S = 420
 
@@ -46,32 +46,32 @@ def say(message: str) -> None:
 def describe(event: dict) -> str | None:
     """One progress line per ledger event a person cares about."""
     kind, batch = event["kind"], event.get("batch_id")
-    if kind == "batch_ingested":
+    if kind == EventKind.BATCH_INGESTED:
         return f"batch {batch}: validated, {event['rows']} rows -> data version {event['data_version']['rev'][:10]}"
-    if kind == "batch_quarantined":
+    if kind == EventKind.BATCH_QUARANTINED:
         return f"batch {batch}: QUARANTINED ({event['status']}): {event['reason'].splitlines()[0]}"
-    if kind in ("labels_ingested", "labels_quarantined") or (kind == "batch_monitored" and event.get("labelled")):
+    if kind in (EventKind.LABELS_INGESTED, EventKind.LABELS_QUARANTINED) or (kind == EventKind.BATCH_MONITORED and event.get("labelled")):
         return _describe_labels(event)
-    if kind == "batch_monitored" and not event.get("no_champion"):
+    if kind == EventKind.BATCH_MONITORED and not event.get("no_champion"):
         perf = event.get("performance") or {}
         metric = f", champion {perf.get('metric')} {perf['value']:.3f}" if perf.get("checked") else ""
         return (f"batch {batch}: drift share {event['drift_share']:.2f} {event['drifted_columns'] or ''}{metric}"
                 f"{' -> DRIFTED (' + ', '.join(event['reasons']) + ')' if event['batch_drifted'] else ''}")
-    if kind == "drift_signal":
+    if kind == EventKind.DRIFT_SIGNAL:
         return f"ALARM on batch {batch}: {event['reason']} ({event['explanation']}) -> retrain"
-    if kind == "gate_decision":
+    if kind == EventKind.GATE_DECISION:
         return f"gate: version {event['version']} {event['decision'].upper()}: {event['reason']}"
-    if kind == "champion_changed":
+    if kind == EventKind.CHAMPION_CHANGED:
         return f"champion: version {event['previous']} -> {event['version']}"
     return None
 
 
 def _describe_labels(event: dict) -> str:
     kind, batch = event["kind"], event.get("batch_id")
-    if kind == "labels_ingested":
+    if kind == EventKind.LABELS_INGESTED:
         rev = event["data_version"]["rev"][:10]
         return f"labels of batch {batch}: joined, {event['rows']} rows -> data version {rev}"
-    if kind == "labels_quarantined":
+    if kind == EventKind.LABELS_QUARANTINED:
         return f"labels of batch {batch}: QUARANTINED ({event['status']}): {event['reason'].splitlines()[0]}"
     perf = event.get("performance") or {}
     metric = (f"champion v{event.get('scored_by')} {perf.get('metric')} {perf['value']:.3f}" if perf.get("checked")
@@ -88,24 +88,24 @@ def settled(events: list[dict], batch_id: str, *, labels: bool = False) -> bool:
     """
     mine = [e for e in events if e.get("batch_id") == batch_id]
     if labels:
-        taken = [i for i, e in enumerate(mine) if e["kind"] in ("labels_ingested", "labels_quarantined")]
+        taken = [i for i, e in enumerate(mine) if e["kind"] in (EventKind.LABELS_INGESTED, EventKind.LABELS_QUARANTINED)]
         if not taken:
             return False
-        if mine[taken[-1]]["kind"] == "labels_quarantined":
+        if mine[taken[-1]]["kind"] == EventKind.LABELS_QUARANTINED:
             return True
         mine = mine[taken[-1]:]
     kinds = [e["kind"] for e in mine]
-    if "batch_quarantined" in kinds:
+    if EventKind.BATCH_QUARANTINED in kinds:
         return True
-    decided = [e for e in mine if e["kind"] == "drift_decided"]
+    decided = [e for e in mine if e["kind"] == EventKind.DRIFT_DECIDED]
     if not decided:
         return False
     if not decided[-1]["confirmed"]:
         return True
-    gates = [e for e in mine if e["kind"] == "gate_decision"]
+    gates = [e for e in mine if e["kind"] == EventKind.GATE_DECISION]
     if not gates:
         return False
-    return gates[-1]["decision"] != "promote" or "champion_changed" in kinds
+    return gates[-1]["decision"] != "promote" or EventKind.CHAMPION_CHANGED in kinds
 
 
 class LedgerFollower:
@@ -184,7 +184,7 @@ def run_demo(paths: PlatformPaths, *, scenario_path: Path, airflow_port: int | N
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_signal)
-    group = ProcessGroup(paths.home / "logs")
+    group = ProcessGroup(paths.logs)
     try:
         start_servers(group, ports, env, paths)
         api = AirflowApi(f"http://127.0.0.1:{ports.airflow}", "admin", password)

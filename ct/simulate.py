@@ -21,16 +21,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ct.airflow_env import POOLS, REPO_ROOT, airflow_environment, apply_airflow_environment
-from ml.batches import batch_id_of, ready_manifests
+from ml.bootstrap import init_platform
 from ml.contract import Contract
-from ml.drift_signals import next_signal
-from ml.labels import LABELS_KIND as LABEL_FILE_KIND
-from ml.labels import labels_landing
-from ml.ledger import read_events
-from ml.platform import init_platform
-from ml.scenario import Scenario, land, plan_batches
+from ml.data.batches import batch_id_of, ready_manifests
+from ml.data.labels import LABELS_KIND as LABEL_FILE_KIND
+from ml.drift.signals import next_signal
+from ml.ledger import EventKind, read_events
 from ml.settings import PlatformPaths
-from ml.sources import load_source
+from ml.simulation.scenario import Scenario, land, plan_batches
+from ml.simulation.sources import load_source
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +81,7 @@ class AirflowDriver:
         for manifest in ready_manifests(self.paths.landing_for(self.contract.name)):
             batch_id = batch_id_of(manifest)
             self.run("ingest")
-            ingested = _last_event(self.paths, self.contract.name, "batch_ingested", batch_id)
+            ingested = _last_event(self.paths, self.contract.name, EventKind.BATCH_INGESTED, batch_id)
             if ingested is None:
                 continue  # quarantined: ingest failed red, nothing to monitor
             self.run("monitor", {"batch_id": batch_id, "data_rev": ingested["data_version"]["rev"],
@@ -95,7 +94,7 @@ class AirflowDriver:
         the drift DAG and retrain when its labels confirmed drift."""
         if LABELS_KIND not in self.dags:
             return
-        for _ in ready_manifests(labels_landing(self.paths, self.contract.name)):
+        for _ in ready_manifests(self.paths.labels_landing(self.contract.name)):
             self.run(LABELS_KIND)  # the sensor takes the oldest ready manifest, as in a deployment
             self.start_retrain_on_signal()
 
@@ -132,7 +131,7 @@ def simulate(paths: PlatformPaths, contract: Contract, scenario: Scenario, *, en
         if driver is not None:
             driver.process_landing()
         else:
-            from ml.replay import process_landing_direct
+            from ml.simulation.replay import process_landing_direct
 
             process_landing_direct(paths, contract)
         timings.append({"batch_id": batch.batch_id, "kind": batch.kind, "seconds": time.perf_counter() - started})

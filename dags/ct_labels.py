@@ -23,14 +23,12 @@ from airflow.sdk import DAG, Metadata, get_current_context, task
 from ct_platform import assets, dagkit
 from ct_platform.sensors import LandingSensor
 
-from ml.labels import labels_landing
-
 
 def build_labels_dag(contract) -> DAG:
     name = contract.name
     description = f"Join delayed labels of {name} and judge the champion on them"
     with dagkit.continuous_dag(contract, "labels", description, __doc__) as dag:
-        wait = LandingSensor(task_id="wait_for_labels", folder=str(labels_landing(dagkit.paths(), name)))
+        wait = LandingSensor(task_id="wait_for_labels", folder=str(dagkit.paths().labels_landing(name)))
 
         # Labels that land before the monitor scored their batch wait for it: retried for about five minutes.
         @task(retries=10, retry_delay=timedelta(seconds=30))

@@ -56,7 +56,7 @@ def _schedule(contract):
 
 def _approval_macros(name: str) -> dict:
     def approval_request(gate: dict) -> str:
-        from ml.steps.retrain import approval_request as request
+        from ml.gate.approval import approval_request as request
 
         return request(dagkit.paths(), dagkit.contract_by_name(name), gate)
 
@@ -146,7 +146,7 @@ def build_retrain_dag(contract) -> DAG:
         # a rejection skips.
         @task(trigger_rule="all_skipped")
         def record_rejection() -> dict:
-            from ml.steps.retrain import record_rejection as record
+            from ml.gate.approval import record_rejection as record
 
             ti = get_current_context()["ti"]
             return record(dagkit.paths(), dagkit.contract_by_name(name), ti.xcom_pull(task_ids="evaluate_gate"),

@@ -157,7 +157,7 @@ class PerformanceDriftSpec(_Strict):
 
 
 class DriftCalibrationSpec(_Strict):
-    """Opt-in calibrated thresholds (ml.drift_calibration): a known false-alarm rate per stable batch.
+    """Opt-in calibrated thresholds (ml.drift.calibration): a known false-alarm rate per stable batch.
 
     Per column, the threshold is the null quantile of its score from bootstrap resamples of the champion's
     reference at the batch's size, corrected across columns; a column also needs ``min_effect`` (normed

@@ -12,16 +12,43 @@ import fcntl
 import json
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
+
+
+class EventKind(StrEnum):
+    """Every kind of ledger event, declared once. The values are what the ledger files hold (a StrEnum member
+    compares and serialises as its string), so ledgers written before this class existed read the same."""
+
+    BATCH_INGESTED = "batch_ingested"
+    BATCH_QUARANTINED = "batch_quarantined"
+    BATCH_MONITORED = "batch_monitored"  # read by the drift policy: ml.drift.records.MonitoredBatch
+    LABELS_INGESTED = "labels_ingested"
+    LABELS_QUARANTINED = "labels_quarantined"
+    DRIFT_DECIDED = "drift_decided"
+    DRIFT_SIGNAL = "drift_signal"  # ml.drift.records.DriftSignal
+    DRIFT_SIGNAL_EMITTED = "drift_signal_emitted"
+    GATE_DECISION = "gate_decision"
+    APPROVAL = "approval"
+    CHAMPION_CHANGED = "champion_changed"
+    RETRAIN_FAILED = "retrain_failed"
+    FRESHNESS_ALERT = "freshness_alert"
+
+
+class LedgerError(ValueError):
+    """An event of a kind the ledger does not declare."""
 
 
 def ledger_path(ledger_dir: Path, contract: str) -> Path:
     return ledger_dir / f"{contract}.jsonl"
 
 
-def append_event(ledger_dir: Path, contract: str, kind: str, /, **fields) -> dict:
+def append_event(ledger_dir: Path, contract: str, kind: EventKind | str, /, **fields) -> dict:
     """Append one event; ``recorded_at`` is the wall clock (for people), never used for decisions."""
-    event = {**fields, "kind": kind, "contract": contract, "recorded_at": datetime.now(UTC).isoformat()}
+    if kind not in EventKind._value2member_map_:
+        raise LedgerError(f"unknown ledger event kind {kind!r}: declare it in ml.ledger.EventKind "
+                          f"(known: {', '.join(EventKind)})")
+    event = {**fields, "kind": str(kind), "contract": contract, "recorded_at": datetime.now(UTC).isoformat()}
     path = ledger_path(ledger_dir, contract)
     path.parent.mkdir(parents=True, exist_ok=True)
     line = json.dumps(event, sort_keys=True, default=str) + "\n"

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_HOME = ".ct"
+LABELS_DIR = "labels"  # label files of a contract land in, and are kept in, a "labels" folder of its own
 DEFAULT_CONTRACTS_DIR = Path(__file__).resolve().parents[1] / "include" / "contracts"
 
 
@@ -82,11 +83,70 @@ class PlatformPaths:
     def airflow_home(self) -> Path:
         return self.home / "airflow"
 
+    @property
+    def staging(self) -> Path:
+        """Validated batches and label files waiting to be committed (one parquet file each)."""
+        return self.home / "staging"
+
+    @property
+    def drift_calibration(self) -> Path:
+        """Cached drift calibrations, per contract, champion run and batch size."""
+        return self.home / "drift_calibration"
+
+    @property
+    def evidently_staging(self) -> Path:
+        """Where workspace files are written before they move in (same file system; ``evidently ui`` reads every
+        file in the workspace, so a half-written one must never be there)."""
+        return self.home / "evidently.staging"
+
+    @property
+    def logs(self) -> Path:
+        """Logs of the processes ``ct demo`` starts."""
+        return self.home / "logs"
+
     def landing_for(self, contract: str) -> Path:
         return self.landing / contract
 
+    def labels_landing(self, contract: str) -> Path:
+        """Where a contract's label files land: ``landing/<contract>/labels/``."""
+        return self.landing_for(contract) / LABELS_DIR
+
     def quarantine_for(self, contract: str) -> Path:
         return self.quarantine / contract
+
+    def processed_for(self, contract: str) -> Path:
+        """Where a committed batch's landed files are kept: ``processed/<contract>/``."""
+        return self.processed / contract
+
+    def labels_processed(self, contract: str) -> Path:
+        """Where joined label files are kept: ``processed/<contract>/labels/``."""
+        return self.processed_for(contract) / LABELS_DIR
+
+    def staged_batch(self, contract: str, batch_id: str) -> Path:
+        return self.staging / contract / f"{batch_id}.parquet"
+
+    def staged_labels(self, contract: str, batch_id: str) -> Path:
+        return self.staging / contract / LABELS_DIR / f"{batch_id}.parquet"
+
+    def predictions_for(self, contract: str, batch_id: str) -> Path:
+        """The prediction log of one batch: what the champion said about each row."""
+        return self.predictions / contract / f"{batch_id}.parquet"
+
+    def reports_for(self, contract: str) -> Path:
+        """The HTML and JSON reports of a contract's batches (drift, labels)."""
+        return self.reports / contract
+
+    def cached_model(self, model_name: str, version: str) -> Path:
+        """A registered model version's files, downloaded once from the MLflow store."""
+        return self.cache / "models" / model_name / version
+
+    def cached_run_artifact(self, run_id: str, artifact_path: str) -> Path:
+        """One run artifact, downloaded once (each in a folder of its own: MLflow lays out files and folders
+        differently under the destination)."""
+        return self.cache / "runs" / run_id / artifact_path.replace("/", "__")
+
+    def drift_calibration_for(self, contract: str, run_id: str, batch_rows: int) -> Path:
+        return self.drift_calibration / contract / f"{run_id}-{batch_rows}.json"
 
 
 def tracking_uri(paths: PlatformPaths, environ: dict[str, str] | None = None) -> str:

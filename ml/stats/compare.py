@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ml.stats import _validation as check
+import ml.stats._validation as check
 from ml.stats.catalog import LOSS_METRICS
 from ml.stats.delong import delong_test
 from ml.stats.mcnemar import accuracy_test

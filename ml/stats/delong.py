@@ -16,7 +16,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.stats import rankdata
 
-from ml.stats import _validation as check
+import ml.stats._validation as check
 from ml.stats.outcome import TestOutcome, normal_test
 
 

@@ -12,7 +12,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.stats import beta, norm, rankdata
 
-from ml.stats import _validation as check
+import ml.stats._validation as check
 from ml.stats.catalog import LOG_LOSS_EPS
 from ml.stats.delong import delong_components
 

@@ -3,16 +3,16 @@
 The steps of ``ct_labels_<contract>`` (contracts with ``labels.arrive: delayed``), each one task:
 
 1. :func:`validate_landed_labels`: the label file must label exactly the rows of a batch that was accepted and
-   monitored (:func:`ml.labels.check_label_file`); a bad file is quarantined in
+   monitored (:func:`ml.data.labels.check_label_file`); a bad file is quarantined in
    ``quarantine/<contract>/labels-<batch_id>/`` with ``reason.md`` and ``verdict.json``, a ``labels_quarantined``
    ledger event is written, and :class:`LabelsRejected` says why. Labels that arrive before their batch was
    monitored raise :class:`LabelsNotReady` (a retry will find it scored); nothing is moved.
 2. :func:`commit_landed_labels`: the batch's file gains its target column, committed as a new data version
-   (:func:`ml.versioning.commit_labels`), so later training windows learn from it; ``labels_ingested``.
+   (:func:`ml.data.versioning.commit_labels`), so later training windows learn from it; ``labels_ingested``.
 3. :func:`evaluate_labels`: the scores the champion gave the batch when it was monitored (the prediction log,
    and the model version named there) against the labels: :func:`ml.steps.monitor.performance_check` (a
    one-sided test against the version's holdout metric minus ``drift.performance.min_drop``), and the labels
-   report (:mod:`ml.labels_report`: target drift and quality beside the champion's validation numbers), added
+   report (:mod:`ml.reports.labels`: target drift and quality beside the champion's validation numbers), added
    to the Evidently workspace. It appends an updated ``batch_monitored`` record for the batch: the monitor's
    record plus ``performance``, ``reasons`` (with ``performance`` on a significant drop), ``batch_drifted``,
    ``labels_report_{id,html,json,url}``, ``target_drift``, ``quality`` and ``labels_workspace`` (the run), with
@@ -27,33 +27,25 @@ as drift: it says nothing about the model now serving (the retrain it would call
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import pandas as pd
 
-from ml.batches import BatchManifest, batch_id_of
 from ml.contract import Contract
-from ml.drift_policy import REASON_ORDER
-from ml.labels import (
-    CONFLICT,
-    UNKNOWN_BATCH,
-    check_label_file,
-    join_labels,
-    label_reason,
-    labels_conflict,
-    labels_processed,
-    rejected_verdict,
-)
-from ml.ledger import append_event, latest_by_batch, read_events
-from ml.registry import CHAMPION, get_version, version_by_alias
+from ml.data.batches import BatchManifest, batch_id_of, move_landed
+from ml.data.labels import join_labels, labels_conflict
+from ml.data.predictions import read_predictions
+from ml.data.versioning import DataVersionError, commit_labels, committed_batches, current_version, read_batch
+from ml.drift.policy import REASON_ORDER
+from ml.ledger import EventKind, append_event, latest_by_batch, read_events
+from ml.registry.store import CHAMPION, get_version, version_by_alias
 from ml.settings import PlatformPaths
-from ml.steps.ingest import quarantine_batch
-from ml.versioning import DataVersionError, commit_labels, committed_batches, current_version, read_batch
+from ml.validation.labels import CONFLICT, UNKNOWN_BATCH, check_label_file, label_reason, rejected_verdict
+from ml.validation.quarantine import quarantine_batch, quarantine_folder_name
 
 logger = logging.getLogger(__name__)
 
-LABELS_QUARANTINED, LABELS_INGESTED = "labels_quarantined", "labels_ingested"
+LABELS_QUARANTINED, LABELS_INGESTED = EventKind.LABELS_QUARANTINED, EventKind.LABELS_INGESTED
 _BOOKKEEPING = ("kind", "contract", "recorded_at")
 
 
@@ -69,18 +61,9 @@ class LabelsNotReady(RuntimeError):
     """Labels for a batch that is accepted but not monitored yet: nothing is wrong, a retry will find it scored."""
 
 
-def quarantine_folder_name(batch_id: str) -> str:
-    """The quarantine folder of a batch's rejected label file (beside, never in, the batch's own)."""
-    return f"labels-{batch_id}"
-
-
-def _staging(paths: PlatformPaths, contract: str, batch_id: str) -> Path:
-    return paths.home / "staging" / contract / "labels" / f"{batch_id}.parquet"
-
-
 def monitored_record(paths: PlatformPaths, contract: str, batch_id: str) -> dict | None:
     """The newest ``batch_monitored`` record of ``batch_id`` (None before the monitor judged it)."""
-    return latest_by_batch(read_events(paths.ledger, contract, ["batch_monitored"])).get(batch_id)
+    return latest_by_batch(read_events(paths.ledger, contract, [EventKind.BATCH_MONITORED])).get(batch_id)
 
 
 def _reject(paths: PlatformPaths, contract: Contract, manifest_file: Path, verdict: dict, reason: str) -> dict:
@@ -101,7 +84,7 @@ def _reject_one(paths: PlatformPaths, contract: Contract, manifest_file: Path, s
 
 def validate_landed_labels(paths: PlatformPaths, contract: Contract, manifest_path: str) -> dict:
     """Check a landed label file against its batch. Pass: stage the labels. Fail: quarantine and raise."""
-    from ml.validation import UNREADABLE
+    from ml.validation.common import UNREADABLE
 
     manifest_file = Path(manifest_path)
     batch_id = batch_id_of(manifest_file)
@@ -127,7 +110,7 @@ def validate_landed_labels(paths: PlatformPaths, contract: Contract, manifest_pa
                            f"batch {batch_id} already has labels in the dataset and {changed} of its rows would get "
                            "a different one: joined labels are never rewritten (training windows and reports were "
                            "built on them); fix them upstream and land a corrected batch instead")
-    staging = _staging(paths, contract.name, batch_id)
+    staging = paths.staged_labels(contract.name, batch_id)
     staging.parent.mkdir(parents=True, exist_ok=True)
     labels.to_parquet(staging, index=False)
     logger.info("labels of batch %s passed their checks (%d rows)", batch_id, len(labels))
@@ -138,19 +121,14 @@ def validate_landed_labels(paths: PlatformPaths, contract: Contract, manifest_pa
 def commit_landed_labels(paths: PlatformPaths, contract: Contract, validated: dict) -> dict:
     """Join the staged labels into their batch as a new data version; move the label files aside."""
     batch_id = validated["batch_id"]
-    staging = _staging(paths, contract.name, batch_id)
+    staging = paths.staged_labels(contract.name, batch_id)
     done = latest_by_batch(read_events(paths.ledger, contract.name, [LABELS_INGESTED])).get(batch_id)
     if done and not staging.exists():  # a re-run after the join finished: nothing to do twice
         return {k: v for k, v in done.items() if k not in _BOOKKEEPING}
     labels = pd.read_parquet(staging)
     batch = read_batch(paths.data_repo, contract.name, batch_id, current_version(paths.data_repo, contract.name).rev)
     version = commit_labels(paths.data_repo, contract.name, batch_id, join_labels(batch, labels, contract))
-    processed = labels_processed(paths, contract.name)
-    processed.mkdir(parents=True, exist_ok=True)
-    manifest_file = Path(validated["manifest"])
-    for path in (manifest_file.with_name(batch_id + ".csv"), manifest_file):
-        if path.exists():
-            os.replace(path, processed / path.name)
+    move_landed(Path(validated["manifest"]), paths.labels_processed(contract.name))
     staging.unlink(missing_ok=True)
     event = {"batch_id": batch_id, "rows": validated["rows"], "data_version": version.to_dict()}
     append_event(paths.ledger, contract.name, LABELS_INGESTED, **event)
@@ -159,11 +137,6 @@ def commit_landed_labels(paths: PlatformPaths, contract: Contract, validated: di
 
 def _ordered(reasons: set[str]) -> list[str]:
     return [r for r in REASON_ORDER if r in reasons] + sorted(reasons - set(REASON_ORDER))
-
-
-def _prediction_log(paths: PlatformPaths, contract: Contract, batch_id: str) -> pd.DataFrame | None:
-    path = paths.predictions / contract.name / f"{batch_id}.parquet"
-    return pd.read_parquet(path) if path.exists() else None
 
 
 def _aligned(log: pd.DataFrame, frame: pd.DataFrame, contract: Contract, batch_id: str) -> None:
@@ -175,14 +148,15 @@ def _aligned(log: pd.DataFrame, frame: pd.DataFrame, contract: Contract, batch_i
 
 def evaluate_labels(paths: PlatformPaths, contract: Contract, ingested: dict) -> dict:
     """Judge the model that scored the batch on its labels; append the updated ``batch_monitored`` record."""
-    from ml.steps.monitor import PREDICTION, performance_check
+    from ml.data.predictions import PREDICTION_COLUMN as PREDICTION
+    from ml.drift.performance import performance_check
 
     batch_id, rev = ingested["batch_id"], ingested["data_version"]["rev"]
     earlier = monitored_record(paths, contract.name, batch_id) or {"batch_id": batch_id, "reasons": []}
     record = {k: v for k, v in earlier.items() if k not in _BOOKKEEPING}
     # data_rev: the version that holds these labels (a signal pinned to it sees them); the scored one stays beside
     record.update(labelled=True, data_rev=rev, monitored_data_rev=earlier.get("data_rev"))
-    log = _prediction_log(paths, contract, batch_id)
+    log = read_predictions(paths, contract, batch_id)
     if earlier.get("no_champion") or log is None:
         record["performance"] = {"checked": False, "why": "no champion scored this batch when it was monitored"}
         return _append(paths, contract, record)
@@ -211,7 +185,7 @@ def evaluate_labels(paths: PlatformPaths, contract: Contract, ingested: dict) ->
 
 
 def _append(paths: PlatformPaths, contract: Contract, record: dict) -> dict:
-    append_event(paths.ledger, contract.name, "batch_monitored", **record)
+    append_event(paths.ledger, contract.name, EventKind.BATCH_MONITORED, **record)
     logger.info("labels of batch %s: performance %s, reasons %s", record["batch_id"], record.get("performance"),
                 record.get("reasons"))
     return {k: v for k, v in record.items() if k != "columns"}
@@ -220,16 +194,16 @@ def _append(paths: PlatformPaths, contract: Contract, record: dict) -> dict:
 def _labels_report(paths: PlatformPaths, contract: Contract, batch_id: str, frame: pd.DataFrame, scores,
                    version) -> dict:
     """Run the labels report, add it to the Evidently workspace; its paths, UI URL, numbers and workspace run."""
-    from ml.labels_report import champion_reference, run_labels_report, validation_metadata
-    from ml.report_urls import report_url
-    from ml.report_workspace import LABELS, add_snapshot
-    from ml.steps.monitor import PREDICTION
+    from ml.data.predictions import PREDICTION_COLUMN as PREDICTION
+    from ml.reports.labels import champion_reference, run_labels_report, validation_metadata
+    from ml.reports.urls import report_url
+    from ml.reports.workspace import LABELS, add_snapshot
 
     reference, kind = champion_reference(paths, contract, version)
     current = pd.DataFrame({contract.target: frame[contract.target].to_numpy(), PREDICTION: scores})
     metadata = {"contract": contract.name, "batch_id": batch_id,
                 **validation_metadata(version, kind, len(reference))}
-    report = run_labels_report(current, reference, contract=contract, out_dir=paths.reports / contract.name,
+    report = run_labels_report(current, reference, contract=contract, out_dir=paths.reports_for(contract.name),
                                report_id=f"{contract.name}-{batch_id}-labels-v{version.version}",
                                metadata=metadata, reference_kind=kind)
     url = report_url(paths, report.html_path)

@@ -7,10 +7,10 @@ from typing import Any
 
 import pandas as pd
 
-from ml.batches import BatchManifest
 from ml.contract import Contract, ContractError, FeatureSpec, duration_seconds
-from ml.gx_project import suite_name
+from ml.data.batches import BatchManifest
 from ml.validation.common import utc_timestamp
+from ml.validation.gx_names import suite_name
 from ml.validation.schema import is_int
 
 logger = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ def build_label_suite(contract: Contract) -> Any:
     """The GX suite of a label file (``labels.arrive: delayed``): the label key and the target, nothing else;
     no empty cell; every target value valid for the task (in ``target_domain``, or a finite number); no key
     twice; as many rows as its manifest declares. Whether the keys are the scored batch's is checked by
-    :mod:`ml.labels`, against the batch itself.
+    :mod:`ml.data.labels`, against the batch itself.
     """
     import great_expectations as gx
     import great_expectations.expectations as gxe

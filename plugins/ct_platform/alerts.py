@@ -25,13 +25,13 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowSensorTimeout
 
-from ml.ledger import append_event
+from ml.ledger import EventKind, append_event
 from ml.settings import PlatformPaths
 
 logger = logging.getLogger(__name__)
 
 ALERT_HOOKS_ENV = "CT_ALERT_CALLBACK"
-LEDGER_EVENT = "freshness_alert"
+LEDGER_EVENT = EventKind.FRESHNESS_ALERT
 
 
 def record_alert(alert: dict, context: Any = None) -> None:

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from airflow.sdk import BaseOperatorLink
 
-from ml.gx_project import data_docs_site_root
 from ml.settings import PlatformPaths
+from ml.validation.gx_project import data_docs_site_root
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Evidently reports in the Airflow UI: the "Evidently report" extra link, and the app that serves the reports.
 
-Report files live under ``CT_HOME/reports`` (see :mod:`ml.report_urls`); the platform's plugin serves that folder
+Report files live under ``CT_HOME/reports`` (see :mod:`ml.reports.urls`); the platform's plugin serves that folder
 inside Airflow's API server at ``/ct-reports/`` to logged-in users only (:func:`reports_app`).
 
 The link works for ``@task`` tasks, which cannot declare operator links of their own: it is registered as a
@@ -18,7 +18,7 @@ from typing import Any
 
 from airflow.sdk import BaseOperatorLink
 
-from ml.report_urls import URL_PREFIX, report_url, resolve_report
+from ml.reports.urls import URL_PREFIX, report_url, resolve_report
 from ml.settings import PlatformPaths
 
 logger = logging.getLogger(__name__)

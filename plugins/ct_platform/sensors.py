@@ -8,7 +8,7 @@ from pathlib import Path
 from airflow.sdk import BaseSensorOperator
 from airflow.sdk.exceptions import AirflowSensorTimeout
 
-from ml.batches import ready_manifests
+from ml.data.batches import ready_manifests
 
 # The triggerer's own deferral timeout is a backstop only: the trigger reports the silence itself, with a
 # message that names the SLA, a little before the backstop would fail the task with a generic one.
@@ -65,7 +65,7 @@ class DriftSensor(BaseSensorOperator):
     """Waits until the drift policy has confirmed drift for ``contract``, then emits its drift asset event.
 
     Reusable in any DAG: give it a contract name; by default it emits on ``ct.<contract>.drift_signal`` (pass
-    ``outlets`` to emit elsewhere). The policy (``ml.drift_policy``: debounce, cooldown, merging, acknowledged
+    ``outlets`` to emit elsewhere). The policy (``ml.drift.policy``: debounce, cooldown, merging, acknowledged
     columns) runs where batches are judged, in the monitor, and writes each confirmed signal to the ledger. This
     sensor checks the ledger once in the worker; if no signal awaits, it defers to
     :class:`ct_platform.triggers.DriftTrigger`, so waiting costs no worker slot. On a signal it sets the asset
@@ -94,7 +94,7 @@ class DriftSensor(BaseSensorOperator):
         return PlatformPaths.from_env().ledger
 
     def execute(self, context):
-        from ml.drift_signals import next_signal
+        from ml.drift.signals import next_signal
 
         signal = next_signal(self._ledger(), self.contract)
         if signal is None:
@@ -113,7 +113,7 @@ class DriftSensor(BaseSensorOperator):
 
     def _emit(self, context, signal: dict) -> dict:
         from ct_platform.reports import with_report_url
-        from ml.drift_signals import record_emitted
+        from ml.drift.signals import record_emitted
 
         signal = with_report_url(signal)
         for outlet in self.outlets:

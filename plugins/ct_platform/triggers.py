@@ -13,7 +13,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from ml.batches import ready_manifests
+from ml.data.batches import ready_manifests
 
 
 class LandingTrigger(BaseTrigger):
@@ -70,7 +70,7 @@ class DriftTrigger(BaseTrigger):
                                                       "poll_interval": self.poll_interval})
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        from ml.drift_signals import next_signal
+        from ml.drift.signals import next_signal
         from ml.ledger import ledger_path
 
         path, seen = ledger_path(Path(self.ledger), self.contract), False

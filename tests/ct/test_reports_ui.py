@@ -1,6 +1,6 @@
 """``ct reports ui`` starts the real ``evidently ui`` on the platform's workspace, and it shows the reports' history.
 
-Two drift reports filed with ml.report_workspace.add_snapshot, then the CLI (which execs ``evidently ui``) started
+Two drift reports filed with ml.reports.workspace.add_snapshot, then the CLI (which execs ``evidently ui``) started
 in its own process group on a free loopback port; its REST API (the one its web page calls) must list the contract's
 project, one run per batch, the dashboard and the dashboard's per-batch drift series; a report filed while the UI
 runs and a new contract's project must appear without a restart (its workspace watcher sees files moved into
@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml.drift_report import run_drift_report
-from ml.report_workspace import add_snapshot, project_name
+from ml.drift.report import run_drift_report
+from ml.reports.workspace import add_snapshot, project_name
 from ml.settings import PlatformPaths
 
 pytestmark = pytest.mark.slow  # evidently ui takes ~10 s to start on 2 cores

@@ -40,14 +40,13 @@ def test_four_dags_per_contract_and_a_labels_dag_where_labels_come_later(dagbag)
 
 @pytest.mark.parametrize("contract", [c for c in CONTRACTS if c.labels_delayed], ids=lambda c: c.name)
 def test_labels_dag_shape(dagbag, contract):
-    from ml.labels import labels_landing
 
     labels = dagbag.get_dag(f"ct_labels_{contract.name}")
     assert [t.task_id for t in labels.topological_sort()] == ["wait_for_labels", "validate_labels", "join_labels",
                                                              "evaluate_labels", "decide_drift"]
     sensor = labels.get_task("wait_for_labels")
     assert type(sensor).__name__ == "LandingSensor"  # the ingest DAG's deferrable sensor, on the labels folder
-    assert sensor.folder == str(labels_landing(PlatformPaths.from_env(), contract.name))
+    assert sensor.folder == str(PlatformPaths.from_env().labels_landing(contract.name))
     assert labels.get_task("join_labels").pool == "dvc_writes"
     assert [a.name for a in labels.get_task("join_labels").outlets] == [f"ct.{contract.name}.labelled_batch"]
     assert labels.max_active_runs == 1 and labels.doc_md

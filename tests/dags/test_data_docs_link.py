@@ -13,11 +13,11 @@ import pandas as pd
 import pytest
 
 from ct.airflow_env import REPO_ROOT
-from ml.batches import publish_batch
 from ml.contract import load_contract
-from ml.gx_project import init_gx_project
+from ml.data.batches import publish_batch
 from ml.settings import PlatformPaths
-from ml.sources import load_source
+from ml.simulation.sources import load_source
+from ml.validation.gx_project import init_gx_project
 
 LINK_KEY = "_link_DataDocsLink"
 

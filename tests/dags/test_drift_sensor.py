@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from ct.airflow_env import REPO_ROOT
-from ml.drift_signals import next_signal
+from ml.drift.signals import next_signal
 from ml.ledger import append_event, read_events
 
 SIGNAL = {"signal_id": "s-1", "reason": "data_drift", "batch_id": "1982", "data_rev": "abc123",

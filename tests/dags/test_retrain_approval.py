@@ -72,6 +72,6 @@ def test_approval_request_follows_the_contract(approval_dag):
 def test_ml_speaks_the_operators_options():
     from airflow.providers.standard.operators.hitl import ApprovalOperator
 
-    from ml.steps.retrain import APPROVE_OPTION, REJECT_OPTION
+    from ml.gate.approval import APPROVE_OPTION, REJECT_OPTION
 
     assert (APPROVE_OPTION, REJECT_OPTION) == (ApprovalOperator.APPROVE, ApprovalOperator.REJECT)

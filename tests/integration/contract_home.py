@@ -17,8 +17,8 @@ import pytest
 import yaml
 
 from ct.airflow_env import REPO_ROOT
+from ml.bootstrap import init_platform
 from ml.contract import Contract, parse_contract
-from ml.platform import init_platform
 from ml.settings import PlatformPaths
 
 

@@ -23,9 +23,9 @@ import pytest
 
 from ct.simulate import AirflowDriver
 from ml.ledger import read_events
-from ml.registry import CHAMPION, client, download_run_artifact, get_version, version_by_alias
-from ml.scenario import Scenario, land, plan_batches
-from ml.sources import load_source
+from ml.registry.store import CHAMPION, client, download_run_artifact, get_version, version_by_alias
+from ml.simulation.scenario import Scenario, land, plan_batches
+from ml.simulation.sources import load_source
 from tests.integration.contract_home import api_client, contract_home, login
 
 NAME = "signoff"

@@ -28,13 +28,13 @@ import pytest
 from ct.airflow_env import REPO_ROOT
 from ct.simulate import AirflowDriver, simulate
 from ml.contract import load_contract
-from ml.labels import labels_landing, publish_labels
+from ml.data.labels import publish_labels
 from ml.ledger import read_events
-from ml.registry import get_version
-from ml.report import simulation_report
-from ml.scenario import load_scenario
+from ml.registry.store import get_version
 from ml.settings import PlatformPaths
-from ml.sources import load_source
+from ml.simulation.scenario import load_scenario
+from ml.simulation.sources import load_source
+from ml.simulation.summary import simulation_report
 
 CONTRACT = load_contract(REPO_ROOT / "include" / "contracts" / "agrawal.yaml")
 SCENARIO = load_scenario(REPO_ROOT / "include" / "scenarios" / "agrawal_delayed_labels.yaml")
@@ -125,7 +125,7 @@ def test_the_retrain_learns_only_from_labelled_rows_and_the_new_champion_recover
 
 
 def test_unlabelled_batches_joined_their_labels_as_later_data_versions(replay):
-    from ml.versioning import committed_batches, current_version, labelled_batches, read_dataset
+    from ml.data.versioning import committed_batches, current_version, labelled_batches, read_dataset
 
     paths, _, _ = replay
     assert committed_batches(paths.data_repo, CONTRACT.name)[1:] == DAYS
@@ -155,7 +155,7 @@ def _report_link_urls(dag_id: str, task_id: str) -> list[str]:
 def test_the_labels_report_has_target_drift_and_quality_and_is_in_the_workspace(replay):
     from evidently.core.report import Snapshot
 
-    from ml.report_workspace import list_snapshots
+    from ml.reports.workspace import list_snapshots
 
     paths, _, _ = replay
     record = _monitored(paths, labelled=True)["2024-01-10"]
@@ -180,13 +180,13 @@ def test_the_labels_report_has_target_drift_and_quality_and_is_in_the_workspace(
 
 
 def test_a_bad_label_file_fails_its_run_red_and_is_quarantined(replay):
-    from ml.versioning import current_version
+    from ml.data.versioning import current_version
 
     paths, _, _ = replay
     before = current_version(paths.data_repo, CONTRACT.name).rev
     start = pd.Timestamp("2024-01-20", tz="UTC")
     labels = pd.DataFrame({"ts": pd.date_range(start, periods=720, freq="2min"), "label": 1})
-    publish_labels(labels, contract=CONTRACT, landing=labels_landing(paths, CONTRACT.name), batch_id="2024-01-20",
+    publish_labels(labels, contract=CONTRACT, landing=paths.labels_landing(CONTRACT.name), batch_id="2024-01-20",
                    period_start=start, period_end=start + pd.Timedelta("1D"), produced_at=start + pd.Timedelta("2D"))
     assert AirflowDriver(paths, CONTRACT).run("labels") == "failed"
     folder = paths.quarantine_for(CONTRACT.name) / "labels-2024-01-20"

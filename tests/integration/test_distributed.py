@@ -84,10 +84,10 @@ def _admin(sql: str) -> None:
 
 def _seed_data_version(paths: PlatformPaths) -> None:
     """One committed data version to train on; ingest and monitor are proven elsewhere."""
-    from ml.platform import init_platform
-    from ml.scenario import Scenario, plan_batches
-    from ml.sources import load_source
-    from ml.versioning import commit_batch
+    from ml.bootstrap import init_platform
+    from ml.data.versioning import commit_batch
+    from ml.simulation.scenario import Scenario, plan_batches
+    from ml.simulation.sources import load_source
 
     contract = load_contract(REPO_ROOT / "include" / "contracts" / "weather.yaml")
     init_platform(paths, [contract], with_gx=False)

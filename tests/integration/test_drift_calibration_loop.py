@@ -15,10 +15,10 @@ import pytest
 
 from ct.simulate import simulate
 from ml.contract import DriftCalibrationSpec, load_contract
-from ml.drift_calibration import Calibration
+from ml.drift.calibration import Calibration
 from ml.ledger import read_events
-from ml.scenario import Scenario
 from ml.settings import PlatformPaths
+from ml.simulation.scenario import Scenario
 
 REPO = Path(__file__).resolve().parents[2]
 BASE = load_contract(REPO / "include" / "contracts" / "weather.yaml")

@@ -17,13 +17,13 @@ import pytest
 
 from ct.airflow_env import REPO_ROOT
 from ct.simulate import AirflowDriver, simulate
-from ml.bundle import REQUIRED_BUNDLE_TAGS
 from ml.contract import load_contract
 from ml.ledger import read_events
-from ml.registry import CHAMPION, client, version_by_alias
-from ml.report import simulation_report
-from ml.scenario import Scenario
+from ml.registry.bundle import REQUIRED_BUNDLE_TAGS
+from ml.registry.store import CHAMPION, client, version_by_alias
 from ml.settings import PlatformPaths
+from ml.simulation.scenario import Scenario
+from ml.simulation.summary import simulation_report
 
 CONTRACT = load_contract(REPO_ROOT / "include" / "contracts" / "weather.yaml")
 SCENARIO = Scenario.model_validate({
@@ -168,9 +168,9 @@ def test_quarantine_list_and_release(loop):
     still_bad = _ct(paths, "quarantine", "release", "1979-hotfix", "--contract", "weather", check=False)
     assert still_bad.returncode == 1 and "still fails" in still_bad.stdout
     # The producer fixes the batch in place (a correct file and a manifest that matches it): release passes.
-    from ml.batches import publish_batch
-    from ml.scenario import plan_batches
-    from ml.sources import load_source
+    from ml.data.batches import publish_batch
+    from ml.simulation.scenario import plan_batches
+    from ml.simulation.sources import load_source
 
     folder = paths.quarantine_for("weather") / "1979-hotfix"
     good = next(b for b in plan_batches(SCENARIO, CONTRACT, load_source(CONTRACT)) if b.batch_id == "1979")

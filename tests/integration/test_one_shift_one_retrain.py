@@ -1,6 +1,6 @@
 """One shift, one retrain: a replayed stream with one abrupt shift retrains exactly once; a stable one never.
 
-The stream (``tests/integration/contracts/shift.yaml``, ``ml.synthetic.covariate_shift_stream``) has four
+The stream (``tests/integration/contracts/shift.yaml``, ``ml.simulation.synthetic.covariate_shift_stream``) has four
 standard-normal features and a fixed label rule; on its 9th day ``x0`` moves by 0.5 sd and stays there.
 Drift is judged by calibrated thresholds (1 false alarm per 100 stable batches) and the contract's policy
 (2 of 3 batches, cooldown 2). Each stream is replayed through the platform's Airflow DAGs with ``dag.test()``
@@ -20,8 +20,8 @@ import yaml
 from ct.simulate import simulate
 from ml.contract import parse_contract
 from ml.ledger import read_events
-from ml.scenario import Scenario
 from ml.settings import PlatformPaths
+from ml.simulation.scenario import Scenario
 
 pytestmark = pytest.mark.slow
 

@@ -15,9 +15,9 @@ import pytest
 from ct.airflow_env import REPO_ROOT
 from ct.simulate import simulate
 from ml.ledger import append_event, read_events
-from ml.report_urls import URL_PREFIX
-from ml.report_workspace import list_snapshots, project_name
-from ml.scenario import Scenario
+from ml.reports.urls import URL_PREFIX
+from ml.reports.workspace import list_snapshots, project_name
+from ml.simulation.scenario import Scenario
 from tests.integration.contract_home import api_client, contract_home, login
 
 pytestmark = pytest.mark.slow  # a first model is trained (~1 min on 2 cores)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import pytest
 
 from ct.simulate import AirflowDriver
-from ml.drift_policy import decide
+from ml.drift.policy import decide
+from ml.drift.records import MonitoredBatch
 from ml.ledger import read_events
 from tests.integration.contract_home import contract_home
 
@@ -43,6 +44,6 @@ def test_the_next_confirmed_drift_is_not_merged_into_the_failed_retrain(failed_r
                                                                   "batch_drifted": False} for y in (1978, 1979, 1980)],
                {"kind": "drift_signal", "batch_id": "1983"}, *read_events(paths.ledger, NAME, ["retrain_failed"]),
                *monitored]
-    assert decide(contract.drift, history, history[-1]).confirmed
+    assert decide(contract.drift, history, MonitoredBatch.from_dict(history[-1])).confirmed
     without_failure = [e for e in history if e["kind"] != "retrain_failed"]
-    assert "merged into pending signal" in decide(contract.drift, without_failure, without_failure[-1]).explanation
+    assert "merged into pending signal" in decide(contract.drift, without_failure, MonitoredBatch.from_dict(without_failure[-1])).explanation

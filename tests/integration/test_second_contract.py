@@ -22,9 +22,9 @@ import pytest
 
 from ct.simulate import simulate
 from ml.contract import Contract, load_contract
-from ml.report import simulation_report
-from ml.scenario import load_scenario
 from ml.settings import PlatformPaths, tracking_uri
+from ml.simulation.scenario import load_scenario
+from ml.simulation.summary import simulation_report
 
 REPO = Path(__file__).resolve().parents[2]
 CONTRACT = load_contract(REPO / "include" / "contracts" / "agrawal.yaml")
@@ -36,7 +36,7 @@ ALARM_WITHIN = 2  # batches, counting the first batch that holds rows after the 
 def replayed(tmp_path_factory: pytest.TempPathFactory) -> tuple[PlatformPaths, dict]:
     paths = PlatformPaths(tmp_path_factory.mktemp("agrawal") / "home")
     simulate(paths, CONTRACT, SCENARIO, engine="direct")
-    # ml.registry.client() must not leak this home's store to later homes in the process
+    # ml.registry.store.client() must not leak this home's store to later homes in the process
     assert os.environ.get("MLFLOW_TRACKING_URI") is None
     return paths, simulation_report(paths.ledger, CONTRACT.name)
 

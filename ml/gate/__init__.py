@@ -1,0 +1,1 @@
+"""The promotion gate: the statistical decision, its blocking checks, human approval."""

@@ -1,0 +1,1 @@
+"""The model registry (MLflow): versions and aliases, the release bundle, lineage, reproduction."""

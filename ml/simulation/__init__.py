@@ -1,0 +1,1 @@
+"""Simulation: scenarios, data sources, synthetic streams, the direct engine, the run summary."""
