@@ -108,8 +108,14 @@ GRADUAL_WIDTH = 5  # batches
 COOLDOWN = 2  # include/contracts/weather.yaml drift.cooldown_batches (checked against the contract in main)
 STABLE_SHARE = 0.01  # a batch with a smaller expected share of new-concept rows is stable
 ORDERED = "weather, time-ordered"
-ORDERED_PERIODS = (("1949-1956", 1949, 1956), ("1957-1960", 1957, 1960), ("1961-1976 (reference years)", 1961, 1976),
-                   ("1977-1980", 1977, 1980), ("1981 (change point)", 1981, 1981), ("1982-1997 (after)", 1982, 1997))
+ORDERED_PERIODS = (
+    ("1949-1956", 1949, 1956),
+    ("1957-1960", 1957, 1960),
+    ("1961-1976 (reference years)", 1961, 1976),
+    ("1977-1980", 1977, 1980),
+    ("1981 (change point)", 1981, 1981),
+    ("1982-1997 (after)", 1982, 1997),
+)
 CHANGE_ROW = 12_000  # weather: first drifted row (1981-11-09)
 EVIDENTLY_THRESHOLD, EVIDENTLY_SHARE = 0.1, 0.5  # Evidently's defaults (normed Wasserstein / Jensen-Shannon)
 CONTRACT_THRESHOLD, CONTRACT_SHARE = 0.5, 0.3  # include/contracts/weather.yaml drift.threshold / drift_share
@@ -171,8 +177,9 @@ class Judge:
             hit = path.exists()
             started = time.perf_counter()
             spec = DriftCalibrationSpec(resample="stretches" if self.stretches else "rows")
-            self._calibrations[rows] = cached_calibration(path, self.stats, batch_rows=rows, **spec.model_dump(),
-                                                          stretches=self.stretches)
+            self._calibrations[rows] = cached_calibration(
+                path, self.stats, batch_rows=rows, **spec.model_dump(), stretches=self.stretches
+            )
             if hit:
                 self.cached += 1
             else:
@@ -192,15 +199,18 @@ class Judge:
         decision = judge_batch(self.calibration(len(frame)), self.stats, frame, threads=1)
         columns = decision.columns
         if any(c["method"] != "wasserstein" for c in columns):
-            raise ValueError(f"{self.key}: a column is not scored by normed Wasserstein; the fixed-threshold rules "
-                             "here assume it")
+            raise ValueError(
+                f"{self.key}: a column is not scored by normed Wasserstein; the fixed-threshold rules here assume it"
+            )
         n = len(columns)
         evidently = tuple(c["column"] for c in columns if c["score"] is not None and c["score"] >= EVIDENTLY_THRESHOLD)
         contract = tuple(c["column"] for c in columns if c["score"] is not None and c["score"] >= CONTRACT_THRESHOLD)
         self.last_scores = {c["column"]: c["score"] for c in columns}
-        return {"calibrated": Check(decision.drifted, decision.drifted_columns, len(decision.drifted_columns) / n),
-                "evidently": Check(len(evidently) >= EVIDENTLY_SHARE * n, evidently, len(evidently) / n),
-                "contract": Check(len(contract) >= CONTRACT_SHARE * n, contract, len(contract) / n)}
+        return {
+            "calibrated": Check(decision.drifted, decision.drifted_columns, len(decision.drifted_columns) / n),
+            "evidently": Check(len(evidently) >= EVIDENTLY_SHARE * n, evidently, len(evidently) / n),
+            "contract": Check(len(contract) >= CONTRACT_SHARE * n, contract, len(contract) / n),
+        }
 
     def evidently_reference(self):
         if self._evidently_reference is None:
@@ -261,10 +271,17 @@ class PolicyLedger:
 
         batch_id = f"batch-{self.batches:04d}"
         self.batches += 1
-        record = {"batch_id": batch_id, "period_start": period_start, "data_rev": f"rev-{batch_id}",
-                  "champion_version": str(self.signals + 1), "drift_share": check.share,
-                  "drifted_columns": list(check.columns), "prediction_drift": False,
-                  "batch_drifted": check.drifted, "reasons": ["data_drift"] if check.drifted else []}
+        record = {
+            "batch_id": batch_id,
+            "period_start": period_start,
+            "data_rev": f"rev-{batch_id}",
+            "champion_version": str(self.signals + 1),
+            "drift_share": check.share,
+            "drifted_columns": list(check.columns),
+            "prediction_drift": False,
+            "batch_drifted": check.drifted,
+            "reasons": ["data_drift"] if check.drifted else [],
+        }
         append_event(self.paths.ledger, self.contract.name, "batch_monitored", **record)
         confirmed = decide_drift(self.paths, self.contract, record)["confirmed"]
         if confirmed:
@@ -277,17 +294,34 @@ class PolicyLedger:
 
         self.signals += 1
         decision_id = f"decision-{self.signals}"
-        append_event(self.paths.ledger, self.contract.name, "gate_decision", batch_id=batch_id, decision="promote",
-                     decision_id=decision_id, version=str(self.signals + 1), trigger="data_drift",
-                     signal_batch=batch_id)
-        append_event(self.paths.ledger, self.contract.name, "champion_changed", version=str(self.signals + 1),
-                     previous=str(self.signals), decision_id=decision_id, batch_id=batch_id)
+        append_event(
+            self.paths.ledger,
+            self.contract.name,
+            "gate_decision",
+            batch_id=batch_id,
+            decision="promote",
+            decision_id=decision_id,
+            version=str(self.signals + 1),
+            trigger="data_drift",
+            signal_batch=batch_id,
+        )
+        append_event(
+            self.paths.ledger,
+            self.contract.name,
+            "champion_changed",
+            version=str(self.signals + 1),
+            previous=str(self.signals),
+            decision_id=decision_id,
+            batch_id=batch_id,
+        )
 
 
 def policy_contracts(weather) -> dict[str, object]:
     """Our policy and the hand-set contract rule: the weather contract's drift policy, each with its own ledger."""
-    return {"policy": weather.model_copy(update={"name": "bench_policy"}),
-            "contract_policy": weather.model_copy(update={"name": "bench_contract_rule"})}
+    return {
+        "policy": weather.model_copy(update={"name": "bench_policy"}),
+        "contract_policy": weather.model_copy(update={"name": "bench_contract_rule"}),
+    }
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -367,8 +401,15 @@ def new_family(name: str, rows: str, weather: bool) -> Family:
     return Family(name, rows, rules, {r: Tally() for r in rules})
 
 
-def run_stream(judge: Judge, batches: Iterable[Batch], family: Family, contracts: dict, evidently: EvidentlyRunner,
-               stop_when_detected: bool = False, evidently_every_batch: bool = False) -> StreamRecord:
+def run_stream(
+    judge: Judge,
+    batches: Iterable[Batch],
+    family: Family,
+    contracts: dict,
+    evidently: EvidentlyRunner,
+    stop_when_detected: bool = False,
+    evidently_every_batch: bool = False,
+) -> StreamRecord:
     """Judge each batch by every rule of ``family`` (policies on fresh ledgers) and record the alarms."""
     record = StreamRecord(alarms={rule: [] for rule in family.rules})
     with tempfile.TemporaryDirectory(prefix="drift-bench-") as home:
@@ -382,12 +423,17 @@ def run_stream(judge: Judge, batches: Iterable[Batch], family: Family, contracts
             record.alarms["evidently"].append(checks["evidently"].drifted)
             record.alarms["policy"].append(ledgers["policy"].observe(checks["calibrated"], batch.label))
             if "contract_policy" in ledgers:
-                record.alarms["contract_policy"].append(ledgers["contract_policy"].observe(checks["contract"],
-                                                                                           batch.label))
+                record.alarms["contract_policy"].append(
+                    ledgers["contract_policy"].observe(checks["contract"], batch.label)
+                )
             if evidently.due() or evidently_every_batch:
-                family.evidently_checks.append((record.onset() is None,
-                                                evidently.dataset_drift(judge, judge.plausible(batch.frame)),
-                                                checks["evidently"].drifted))
+                family.evidently_checks.append(
+                    (
+                        record.onset() is None,
+                        evidently.dataset_drift(judge, judge.plausible(batch.frame)),
+                        checks["evidently"].drifted,
+                    )
+                )
             if stop_when_detected and all(record.detected(rule) for rule in family.rules):
                 break
     family.add(record)
@@ -402,8 +448,12 @@ def synthetic_batch(rows: int, rng: np.random.Generator) -> pd.DataFrame:
     cov = np.full((4, 4), 0.5) + 0.5 * np.eye(4)
     normals = rng.multivariate_normal(np.zeros(4), cov, size=rows)
     data = {f"n{i}": normals[:, i] for i in range(4)}
-    data |= {"lognormal_a": rng.lognormal(0, 0.5, rows), "lognormal_b": rng.lognormal(1, 1.0, rows),
-             "student_t": rng.standard_t(3, rows), "exponential": rng.exponential(2.0, rows)}
+    data |= {
+        "lognormal_a": rng.lognormal(0, 0.5, rows),
+        "lognormal_b": rng.lognormal(1, 1.0, rows),
+        "student_t": rng.standard_t(3, rows),
+        "exponential": rng.exponential(2.0, rows),
+    }
     return pd.DataFrame(data)
 
 
@@ -478,18 +528,21 @@ def gradual_layout() -> tuple[int, int, list[float]]:
 def gradual_note() -> str:
     position, width, shares = gradual_layout()
     onset = next(i for i, s in enumerate(shares) if s >= STABLE_SHARE)
-    ramp = ", ".join(f"{100 * s:.0f}" if s >= 0.1 else f"{100 * s:.1f}" for s in shares[onset:onset + 8])
-    return (f"`ConceptDriftStream(position={position:,}, width={width:,})`: {onset} stable batches, then the "
-            f"expected share of new-concept rows per batch from the change point on is {ramp} ... %; the stream "
-            f"ends {RIVER_AFTER} batches after `position` (the sigmoid's midpoint).")
+    ramp = ", ".join(f"{100 * s:.0f}" if s >= 0.1 else f"{100 * s:.1f}" for s in shares[onset : onset + 8])
+    return (
+        f"`ConceptDriftStream(position={position:,}, width={width:,})`: {onset} stable batches, then the "
+        f"expected share of new-concept rows per batch from the change point on is {ramp} ... %; the stream "
+        f"ends {RIVER_AFTER} batches after `position` (the sigmoid's midpoint)."
+    )
 
 
 def rbf_gradual(trial: int) -> Iterator[Batch]:
     from river.datasets import synth
 
     position, width, shares = gradual_layout()
-    stream = synth.ConceptDriftStream(rbf(1, 1_000 + trial), rbf(2, 2_000 + trial), position=position, width=width,
-                                      seed=trial)
+    stream = synth.ConceptDriftStream(
+        rbf(1, 1_000 + trial), rbf(2, 2_000 + trial), position=position, width=width, seed=trial
+    )
     return _frames(iter(stream), RIVER_ROWS, shares, "x")
 
 
@@ -524,8 +577,14 @@ class Run:
     weather: object = None  # the weather contract (its feature ranges)
     judges: list[Judge] = field(default_factory=list)
 
-    def judge(self, reference: pd.DataFrame, features: list[str], key: str,
-              stretches: list[pd.DataFrame] | None = None, weather: bool = False) -> Judge:
+    def judge(
+        self,
+        reference: pd.DataFrame,
+        features: list[str],
+        key: str,
+        stretches: list[pd.DataFrame] | None = None,
+        weather: bool = False,
+    ) -> Judge:
         judge = Judge(reference, features, key, self.cache, stretches, self.weather if weather else None)
         self.judges.append(judge)
         return judge
@@ -541,23 +600,26 @@ def shift_family(run: Run, name: str, make_source: Callable[[int], object], rows
     started = time.perf_counter()
     for r in range(run.args.references):
         source = make_source(seed_of(name, rows, r))
-        judge = run.judge(source.reference, source.features, f"{name}-{r}".replace(" ", "_").replace(",", ""),
-                          weather=weather)
+        judge = run.judge(
+            source.reference, source.features, f"{name}-{r}".replace(" ", "_").replace(",", ""), weather=weather
+        )
         stable = (Batch(source.batch(rows), 0.0) for _ in range(run.args.stable))
         run_stream(judge, stable, family, run.contracts, run.evidently)
         for _ in range(run.args.trials):
-            run_stream(judge, shift_stream(source, rows), family, run.contracts, run.evidently,
-                       stop_when_detected=True)
+            run_stream(judge, shift_stream(source, rows), family, run.contracts, run.evidently, stop_when_detected=True)
         _progress(family)
     family.seconds = time.perf_counter() - started
-    family.notes.append(f"{run.args.references} references x ({run.args.stable} stable batches + {run.args.trials} "
-                        f"shift streams of {PREFIX} stable then up to {SHIFTED} shifted batches); shifted feature: "
-                        f"{make_source(0).shifted} + {SHIFT_SD} sd.")
+    family.notes.append(
+        f"{run.args.references} references x ({run.args.stable} stable batches + {run.args.trials} "
+        f"shift streams of {PREFIX} stable then up to {SHIFTED} shifted batches); shifted feature: "
+        f"{make_source(0).shifted} + {SHIFT_SD} sd."
+    )
     return family
 
 
-def river_family(run: Run, name: str, make_stream: Callable[[int], Iterator[Batch]], note: str,
-                 stop_when_detected: bool = True) -> Family:
+def river_family(
+    run: Run, name: str, make_stream: Callable[[int], Iterator[Batch]], note: str, stop_when_detected: bool = True
+) -> Family:
     family = new_family(name, f"{RIVER_ROWS:,}", weather=False)
     started = time.perf_counter()
     reference = river_reference(make_stream)
@@ -567,8 +629,9 @@ def river_family(run: Run, name: str, make_stream: Callable[[int], Iterator[Batc
         run_stream(judge, make_stream(trial), family, run.contracts, run.evidently, stop_when_detected)
     _progress(family)
     family.seconds = time.perf_counter() - started
-    family.notes.append(f"{run.args.river_trials} streams, one reference (5,000 rows of the first concept, its own "
-                        f"seed). {note}")
+    family.notes.append(
+        f"{run.args.river_trials} streams, one reference (5,000 rows of the first concept, its own seed). {note}"
+    )
     return family
 
 
@@ -584,8 +647,9 @@ def weather_ordered(run: Run, weather: pd.DataFrame, features: list[str], resamp
     sample = window.sample(REFERENCE_ROWS, random_state=7).sort_values("date")  # as retrain stores it
     sample = plausible_values(sample, run.weather)[0]
     stretches = stretches_by_period(sample, "date", "YS") if resample == "stretches" else None
-    judge = run.judge(sample[features].reset_index(drop=True), features, f"weather_ordered_{resample}", stretches,
-                      weather=True)
+    judge = run.judge(
+        sample[features].reset_index(drop=True), features, f"weather_ordered_{resample}", stretches, weather=True
+    )
     batches = []
     for year in range(int(years.min()), int(years.max()) + 1):
         rows = weather[years == year]
@@ -594,20 +658,27 @@ def weather_ordered(run: Run, weather: pd.DataFrame, features: list[str], resamp
             batches.append(Batch(rows[features].reset_index(drop=True), share, str(year)))
     run_stream(judge, batches, family, run.contracts, run.evidently, evidently_every_batch=True)
     family.seconds = time.perf_counter() - started
-    family.notes.append("one stream: years 1949-1997 (1998 has 262 days, under the contract's min_rows 300); "
-                        "stable = 1949-1980 (32 years, 1961-1976 are the reference's own years); change point 1981 "
-                        "(its last 53 days); delay 1 = 1981, 2 = 1982. Evidently itself runs on every year.")
+    family.notes.append(
+        "one stream: years 1949-1997 (1998 has 262 days, under the contract's min_rows 300); "
+        "stable = 1949-1980 (32 years, 1961-1976 are the reference's own years); change point 1981 "
+        "(its last 53 days); delay 1 = 1981, 2 = 1982. Evidently itself runs on every year."
+    )
     if stretches:
         cal = judge.calibration(365)
-        family.notes.append(f"Null: {cal.null}, {cal.stretches} calendar years; wander (reference sd) and threshold "
-                            "at 365 rows per column: " + ", ".join(
-                                f"{c.column} {c.wander:.2f} / {c.threshold:.2f}" for c in cal.columns) + ".")
+        family.notes.append(
+            f"Null: {cal.null}, {cal.stretches} calendar years; wander (reference sd) and threshold "
+            "at 365 rows per column: "
+            + ", ".join(f"{c.column} {c.wander:.2f} / {c.threshold:.2f}" for c in cal.columns)
+            + "."
+        )
     return family
 
 
 def _progress(family: Family) -> None:
-    parts = [f"{rule} {t.alarms}/{t.stable} stable, delays {sorted(t.delays)[:3]}.. missed {t.missed}"
-             for rule, t in family.tallies.items()]
+    parts = [
+        f"{rule} {t.alarms}/{t.stable} stable, delays {sorted(t.delays)[:3]}.. missed {t.missed}"
+        for rule, t in family.tallies.items()
+    ]
     print(f"[{time.strftime('%H:%M:%S')}] {family.name} {family.rows}: " + "; ".join(parts), flush=True)
 
 
@@ -635,11 +706,16 @@ def delay_cells(tally: Tally) -> tuple[str, str, str]:
 
 
 def family_table(family: Family) -> list[str]:
-    lines = [f"### {family.name}, {family.rows} rows per batch", "", *family.notes,
-             f"Time: {family.seconds:.0f} s, calibration included.", "",
-             "| rule | false alarms per 100 stable batches [95 % CI] (alarms/stable batches) | "
-             "detection delay, median / max (batches) | detected within 2 | missed |",
-             "|---|---|---|---|---|"]
+    lines = [
+        f"### {family.name}, {family.rows} rows per batch",
+        "",
+        *family.notes,
+        f"Time: {family.seconds:.0f} s, calibration included.",
+        "",
+        "| rule | false alarms per 100 stable batches [95 % CI] (alarms/stable batches) | "
+        "detection delay, median / max (batches) | detected within 2 | missed |",
+        "|---|---|---|---|---|",
+    ]
     for rule in family.rules:
         tally = family.tallies[rule]
         median, within, missed = delay_cells(tally)
@@ -648,16 +724,24 @@ def family_table(family: Family) -> list[str]:
     if checks:
         stable = [c for c in checks if c[0]]
         agree = sum(ev == ours for _, ev, ours in checks)
-        lines.append(f"| Evidently default, Evidently itself on {len(checks)} of the batches | "
-                     f"{rate(sum(ev for _, ev, _ in stable), len(stable))} | | | |")
+        lines.append(
+            f"| Evidently default, Evidently itself on {len(checks)} of the batches | "
+            f"{rate(sum(ev for _, ev, _ in stable), len(stable))} | | | |"
+        )
         lines += ["", f"Evidently's own verdict equals ml.drift.stats' on {agree} of {len(checks)} batches it ran on."]
     late = cooldown_delays(family)
     if late:
-        lines += ["", f"Our policy: in {late} stream(s) a false signal in the last {COOLDOWN} stable batches before "
-                  "the change point started a cooldown that held the detection back beyond 2 batches."]
+        lines += [
+            "",
+            f"Our policy: in {late} stream(s) a false signal in the last {COOLDOWN} stable batches before "
+            "the change point started a cooldown that held the detection back beyond 2 batches.",
+        ]
     if any(t.shares_at_detection for t in family.tallies.values()) and family.name.endswith("gradual"):
-        shares = "; ".join(f"{RULES[r]} {100 * np.median(t.shares_at_detection):.0f} %"
-                           for r, t in family.tallies.items() if t.shares_at_detection)
+        shares = "; ".join(
+            f"{RULES[r]} {100 * np.median(t.shares_at_detection):.0f} %"
+            for r, t in family.tallies.items()
+            if t.shares_at_detection
+        )
         lines += ["", f"Median expected share of new-concept rows in the batch of detection: {shares}."]
     return lines + [""]
 
@@ -668,9 +752,9 @@ def cooldown_delays(family: Family) -> int:
     late = 0
     for record in family.records:
         onset, alarms = record.onset(), record.alarms["policy"]
-        if onset is None or not any(alarms[max(0, onset - COOLDOWN):onset]):
+        if onset is None or not any(alarms[max(0, onset - COOLDOWN) : onset]):
             continue
-        late += not any(alarms[onset:onset + 2])
+        late += not any(alarms[onset : onset + 2])
     return late
 
 
@@ -680,17 +764,21 @@ def evidently_summary(families: dict[str, Family]) -> str:
     stable = [ev for is_stable, ev, _ in checks if is_stable]
     agree = sum(ev == ours for _, ev, ours in checks)
     pooled = rate(sum(stable), len(stable))
-    return (f"Evidently itself (default dataset-drift rule) on the {len(stable)} stable batches it ran on, all "
-            f"streams but the time-ordered weather pooled: {pooled} false alarms per 100; over all its {len(checks)} "
-            f"batches there (stable and drifted) its verdict equals ml.drift.stats' on {agree}.")
+    return (
+        f"Evidently itself (default dataset-drift rule) on the {len(stable)} stable batches it ran on, all "
+        f"streams but the time-ordered weather pooled: {pooled} false alarms per 100; over all its {len(checks)} "
+        f"batches there (stable and drifted) its verdict equals ml.drift.stats' on {agree}."
+    )
 
 
 def ordered_years(family: Family) -> list[str]:
     """Per period of the time-ordered weather: alarms per rule, and the years of the policies' signals."""
     record = family.records[0]
     years = [int(label) for label in record.labels]
-    lines = ["| years | batches | " + " | ".join(RULES[r] for r in family.rules) + " |",
-             "|---|---|" + "---|" * len(family.rules)]
+    lines = [
+        "| years | batches | " + " | ".join(RULES[r] for r in family.rules) + " |",
+        "|---|---|" + "---|" * len(family.rules),
+    ]
     for title, lo, hi in ORDERED_PERIODS:
         index = [i for i, y in enumerate(years) if lo <= y <= hi]
         cells = [str(sum(record.alarms[r][i] for i in index)) for r in family.rules]
@@ -699,9 +787,14 @@ def ordered_years(family: Family) -> list[str]:
         signals = [str(y) for y, fired in zip(years, record.alarms[rule], strict=True) if fired]
         lines += ["", f"{RULES[rule]}: signals in {', '.join(signals) or 'no year'}."]
     columns = list(record.scores[0])
-    lines += ["", "Largest normed Wasserstein distance of a year to the reference, per period and column "
-              "(``ml.drift.stats``, no calibration involved):", "",
-              "| years | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
+    lines += [
+        "",
+        "Largest normed Wasserstein distance of a year to the reference, per period and column "
+        "(``ml.drift.stats``, no calibration involved):",
+        "",
+        "| years | " + " | ".join(columns) + " |",
+        "|---|" + "---|" * len(columns),
+    ]
     for title, lo, hi in ORDERED_PERIODS:
         index = [i for i, y in enumerate(years) if lo <= y <= hi]
         cells = [f"{max(record.scores[i][c] for i in index):.2f}" for c in columns]
@@ -725,8 +818,13 @@ def goal_lines(families: dict[str, Family]) -> list[str]:
     def line(name: str, alarms: int, stable: int) -> str:
         value = 100 * alarms / stable
         high = 100 * binomtest(alarms, stable).proportion_ci(0.95, method="exact").high
-        verdict = ("holds" if high <= 1 else "holds on the point estimate, not shown by the interval" if value <= 1
-                   else "does NOT hold")
+        verdict = (
+            "holds"
+            if high <= 1
+            else "holds on the point estimate, not shown by the interval"
+            if value <= 1
+            else "does NOT hold"
+        )
         return f"- {name}: {value:.1f} per 100 (upper {high:.1f}) over {stable} stable batches: {verdict}."
 
     for family in families.values():
@@ -735,19 +833,26 @@ def goal_lines(families: dict[str, Family]) -> list[str]:
             continue
         out.append(line(f"{family.name}, {family.rows} rows", tally.alarms, tally.stable))
         if family.name.startswith(ORDERED):
-            out.append("  " + line("of them 1957-1980 (wind as in the reference years)", *ordered_goal(
-                family, 1957, 1980)))
-    out += ["", "Goal 2, detection within 2 batches of an abrupt 0.25 sd shift in one feature at 5,000 rows per "
-            "batch (our policy):", ""]
+            out.append(
+                "  " + line("of them 1957-1980 (wind as in the reference years)", *ordered_goal(family, 1957, 1980))
+            )
+    out += [
+        "",
+        "Goal 2, detection within 2 batches of an abrupt 0.25 sd shift in one feature at 5,000 rows per "
+        "batch (our policy):",
+        "",
+    ]
     for family in families.values():
         if family.rows == "5,000" and "0.25 sd" in " ".join(family.notes):
             tally = family.tallies["policy"]
             median, within, missed = delay_cells(tally)
             streams = len(tally.delays) + tally.missed
             verdict = "holds" if sum(d <= 2 for d in tally.delays) == streams else "does NOT hold"
-            out.append(f"- {family.name}: detected within 2 batches in {within} streams (delay median / max "
-                       f"{median}, missed {missed}): {verdict}. Evidently's default rule: missed "
-                       f"{delay_cells(family.tallies['evidently'])[2]}.")
+            out.append(
+                f"- {family.name}: detected within 2 batches in {within} streams (delay median / max "
+                f"{median}, missed {missed}): {verdict}. Evidently's default rule: missed "
+                f"{delay_cells(family.tallies['evidently'])[2]}."
+            )
     return out + [""]
 
 
@@ -757,7 +862,8 @@ def git_state() -> str:
 
     dirty = [line[3:] for line in git("status", "--porcelain", "--", "ml").splitlines()]
     return f"commit {git('rev-parse', '--short', 'HEAD')}" + (
-        f", with uncommitted changes in {', '.join(dirty)}" if dirty else ", ml/ unchanged")
+        f", with uncommitted changes in {', '.join(dirty)}" if dirty else ", ml/ unchanged"
+    )
 
 
 def write_results(run: Run, families: dict[str, Family], total: float, output: Path) -> str:
@@ -765,20 +871,34 @@ def write_results(run: Run, families: dict[str, Family], total: float, output: P
 
     computed = [s for j in run.judges for s in j.calibration_seconds]
     cached = sum(j.cached for j in run.judges)
-    calib = (f"{len(computed)} calibrations computed in this run ({min(computed):.1f}-{max(computed):.1f} s each, "
-             f"{sum(computed):.0f} s in all)" if computed else "no calibration computed in this run")
+    calib = (
+        f"{len(computed)} calibrations computed in this run ({min(computed):.1f}-{max(computed):.1f} s each, "
+        f"{sum(computed):.0f} s in all)"
+        if computed
+        else "no calibration computed in this run"
+    )
     doc = __doc__.split("\n\n", 1)[1]
-    out = ["# Drift detection: our drift policy against Evidently's default dataset-drift rule", "",
-           f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, `{' '.join(['.venv/bin/python', *sys.argv])}`, "
-           f"{total:.0f} s in all ({git_state()}).  ",
-           f"Machine: {describe_machine()}.  ",
-           f"Calibration (contract defaults, 10,000 draws): {calib}, {cached} read from the cache "
-           f"(`{run.cache.relative_to(ROOT) if run.cache.is_relative_to(ROOT) else 'a temporary folder'}`).  ",
-           f"Evidently itself ran on {run.evidently.runs} batches ({run.evidently.seconds:.0f} s, "
-           f"{run.evidently.seconds / max(run.evidently.runs, 1):.2f} s per batch). {evidently_summary(families)}",
-           "",
-           "## Goals", "", *goal_lines(families), "## What is measured", "", doc.strip(), "",
-           "## Results", ""]
+    out = [
+        "# Drift detection: our drift policy against Evidently's default dataset-drift rule",
+        "",
+        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, `{' '.join(['.venv/bin/python', *sys.argv])}`, "
+        f"{total:.0f} s in all ({git_state()}).  ",
+        f"Machine: {describe_machine()}.  ",
+        f"Calibration (contract defaults, 10,000 draws): {calib}, {cached} read from the cache "
+        f"(`{run.cache.relative_to(ROOT) if run.cache.is_relative_to(ROOT) else 'a temporary folder'}`).  ",
+        f"Evidently itself ran on {run.evidently.runs} batches ({run.evidently.seconds:.0f} s, "
+        f"{run.evidently.seconds / max(run.evidently.runs, 1):.2f} s per batch). {evidently_summary(families)}",
+        "",
+        "## Goals",
+        "",
+        *goal_lines(families),
+        "## What is measured",
+        "",
+        doc.strip(),
+        "",
+        "## Results",
+        "",
+    ]
     for family in families.values():
         out += family_table(family)
         if family.name.startswith(ORDERED):
@@ -797,8 +917,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--stable", type=int, default=200, help="stable control batches per reference")
     parser.add_argument("--trials", type=int, default=10, help="0.25 sd shift streams per reference")
     parser.add_argument("--river-trials", type=int, default=30, help="streams per river family")
-    parser.add_argument("--evidently-every", type=int, default=5,
-                        help="run Evidently itself on every n-th batch (1: all, 0: none)")
+    parser.add_argument(
+        "--evidently-every", type=int, default=5, help="run Evidently itself on every n-th batch (1: all, 0: none)"
+    )
     parser.add_argument("--cache", type=Path, default=CACHE, help="folder of cached calibrations")
     parser.add_argument("--fresh", action="store_true", help="calibrate everything anew (a temporary cache)")
     parser.add_argument("--output", type=Path, default=RESULTS)
@@ -817,18 +938,32 @@ def main() -> None:
     features = contract.numeric_features
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="drift-calibration-") as fresh:
-        run = Run(args, policy_contracts(contract), EvidentlyRunner(args.evidently_every),
-                  Path(fresh) if args.fresh else args.cache, contract)
+        run = Run(
+            args,
+            policy_contracts(contract),
+            EvidentlyRunner(args.evidently_every),
+            Path(fresh) if args.fresh else args.cache,
+            contract,
+        )
         families = [
             shift_family(run, "synthetic", Synthetic, 5000, weather=False),
             shift_family(run, "weather shuffled", lambda s: ShuffledWeather(s, weather, features), 5000, True),
             shift_family(run, "weather shuffled", lambda s: ShuffledWeather(s, weather, features), 365, True),
-            river_family(run, "river RandomRBF, abrupt", rbf_abrupt,
-                         f"{RIVER_PREFIX} batches of concept 1, then {RIVER_AFTER} of concept 2."),
+            river_family(
+                run,
+                "river RandomRBF, abrupt",
+                rbf_abrupt,
+                f"{RIVER_PREFIX} batches of concept 1, then {RIVER_AFTER} of concept 2.",
+            ),
             river_family(run, "river RandomRBF, gradual", rbf_gradual, gradual_note()),
-            river_family(run, "river SEA, concept only", sea_concept_only,
-                         f"label concept changes after {RIVER_PREFIX} batches, features never: all "
-                         f"{RIVER_PREFIX + RIVER_AFTER} batches count as stable.", stop_when_detected=False),
+            river_family(
+                run,
+                "river SEA, concept only",
+                sea_concept_only,
+                f"label concept changes after {RIVER_PREFIX} batches, features never: all "
+                f"{RIVER_PREFIX + RIVER_AFTER} batches count as stable.",
+                stop_when_detected=False,
+            ),
             weather_ordered(run, weather, features, "rows"),
             weather_ordered(run, weather, features, "stretches"),
         ]

@@ -96,7 +96,8 @@ def _run_evidently(reference: pd.DataFrame, current: pd.DataFrame) -> tuple[floa
     definition = DataDefinition(numerical_columns=NUMERIC, categorical_columns=CATEGORICAL)
     snapshot = Report([DataDriftPreset()], include_tests=True).run(
         Dataset.from_pandas(current, data_definition=definition),
-        Dataset.from_pandas(reference, data_definition=definition))
+        Dataset.from_pandas(reference, data_definition=definition),
+    )
     seconds = time.perf_counter() - started
     kinds = {n: NUM for n in NUMERIC} | {n: CAT for n in CATEGORICAL}
     return seconds, {c.column: [c.method, c.score, c.drifted] for c in parse_column_drifts(snapshot.dict(), kinds)}
@@ -163,14 +164,20 @@ def _row(result: dict, baseline_seconds: float | None, baseline: dict | None) ->
         memory += f"; GPU {result['gpu_peak_mb']:,}"
     fit = f"{result['fit_seconds']:.2f}" if "fit_seconds" in result else "-"
     first = f" (first {result['first_seconds']:.2f})" if "first_seconds" in result else ""
-    return (f"| {rows} | {result['tool']} | {seconds:.2f}{first} | {speedup} | {memory} | {fit} | "
-            f"{_agreement(result, baseline)} |")
+    return (
+        f"| {rows} | {result['tool']} | {seconds:.2f}{first} | {speedup} | {memory} | {fit} | "
+        f"{_agreement(result, baseline)} |"
+    )
 
 
-def run(device: str, sizes: list[int], evidently_sizes: list[int], torch_cpu_sizes: list[int], limit: float,
-        publish) -> str:
-    header = ["| rows x 50 cols | path | seconds | speed-up vs DataDriftPreset | peak RSS MB (before call) | "
-              "reference stats s (once) | agree |", "|---|---|---|---|---|---|---|"]
+def run(
+    device: str, sizes: list[int], evidently_sizes: list[int], torch_cpu_sizes: list[int], limit: float, publish
+) -> str:
+    header = [
+        "| rows x 50 cols | path | seconds | speed-up vs DataDriftPreset | peak RSS MB (before call) | "
+        "reference stats s (once) | agree |",
+        "|---|---|---|---|---|---|---|",
+    ]
     lines = list(header)
     for rows in sizes:
         evidently = None
@@ -179,8 +186,9 @@ def run(device: str, sizes: list[int], evidently_sizes: list[int], torch_cpu_siz
             lines.append(_row(evidently, None, None))
         numpy_result = _subprocess("numpy", rows, device, limit)
         ev_ok = evidently if evidently and "seconds" in evidently else None
-        baseline_seconds = ev_ok["seconds"] if ev_ok else (
-            evidently["timed_out"] if evidently and "timed_out" in evidently else None)
+        baseline_seconds = (
+            ev_ok["seconds"] if ev_ok else (evidently["timed_out"] if evidently and "timed_out" in evidently else None)
+        )
         lines.append(_row(numpy_result, baseline_seconds, ev_ok))
         if device == "cuda" or rows in torch_cpu_sizes:
             torch_result = _subprocess("torch", rows, device, limit)
@@ -193,8 +201,15 @@ def run(device: str, sizes: list[int], evidently_sizes: list[int], torch_cpu_siz
 def write_section(device: str, body: str, command: str, load: str, output: Path) -> None:
     from machine_info import write_device_section
 
-    write_device_section(output, device, body, command, title="Drift speed", doc=__doc__ or "",
-                         run_note=f"; load average before the run: {load}")
+    write_device_section(
+        output,
+        device,
+        body,
+        command,
+        title="Drift speed",
+        doc=__doc__ or "",
+        run_note=f"; load average before the run: {load}",
+    )
 
 
 def main() -> None:

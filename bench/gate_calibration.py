@@ -57,8 +57,10 @@ SEQUENCES = 1000  # direct simulation of RETRAINS gates each
 SEQUENCE_N = 1000
 TRUTH_ROWS = 2_000_000
 # The contract gates AUC with min_effect 0.02; for accuracy, one point is the effect we ask the gate to see.
-POLICIES = {"auc": GatePolicy(metric="auc", rule="superiority", alpha=0.05, min_effect=0.02, power=0.8),
-            "accuracy": GatePolicy(metric="accuracy", rule="superiority", alpha=0.05, min_effect=0.01, power=0.8)}
+POLICIES = {
+    "auc": GatePolicy(metric="auc", rule="superiority", alpha=0.05, min_effect=0.02, power=0.8),
+    "accuracy": GatePolicy(metric="accuracy", rule="superiority", alpha=0.05, min_effect=0.01, power=0.8),
+}
 
 TRAIN_WINDOW = ("1961-01-01", "1977-01-01")
 HOLDOUT_WINDOW = ("1977-01-01", "1981-11-09")  # stops at the documented drift onset (row 12,000)
@@ -172,8 +174,11 @@ def truth_check() -> list[str]:
     """Analytic true values against one 2,000,000-row paired sample per scenario."""
     from ml.stats import metric_value
 
-    lines = ["| metric | set effect | true champion | true challenger | true difference (analytic) | "
-             f"difference on {TRUTH_ROWS:,} rows |", "|---|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| metric | set effect | true champion | true challenger | true difference (analytic) | "
+        f"difference on {TRUTH_ROWS:,} rows |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     for m_index, metric in enumerate(POLICIES):
         for e_index, effect in enumerate(EFFECTS):
             scenario = Scenario.for_effect(metric, effect)
@@ -188,8 +193,10 @@ def power_table(metric: str, m_index: int) -> tuple[list[str], dict[int, Tally]]
     unit = "AUC" if metric == "auc" else "accuracy"
     policy = POLICIES[metric]
     extra = " | mean disagreement" if metric == "accuracy" else ""
-    lines = [f"| n | true effect ({unit}) | naive promotes | our gate promotes | our gate inconclusive | "
-             f"mean MDE{extra} |", "|---:|---:|---:|---:|---:|---:|" + ("---:|" if extra else "")]
+    lines = [
+        f"| n | true effect ({unit}) | naive promotes | our gate promotes | our gate inconclusive | mean MDE{extra} |",
+        "|---:|---:|---:|---:|---:|---:|" + ("---:|" if extra else ""),
+    ]
     nulls = {}
     for n_index, n in enumerate(SIZES):
         for e_index, effect in enumerate(EFFECTS):
@@ -197,29 +204,42 @@ def power_table(metric: str, m_index: int) -> tuple[list[str], dict[int, Tally]]
             tally = run_cell(metric, Scenario.for_effect(metric, effect), n, SIMULATIONS, rng)
             if effect == 0.0:
                 nulls[n] = tally
-            cells = [f"{n:,}", f"{effect:.2f}", fmt_rate(tally.rate("naive")), fmt_rate(tally.rate("promote")),
-                     fmt_rate(tally.rate("inconclusive")), f"{np.mean(tally.mde):.4f}"]
+            cells = [
+                f"{n:,}",
+                f"{effect:.2f}",
+                fmt_rate(tally.rate("naive")),
+                fmt_rate(tally.rate("promote")),
+                fmt_rate(tally.rate("inconclusive")),
+                f"{np.mean(tally.mde):.4f}",
+            ]
             if extra:
                 cells.append(f"{np.mean(tally.disagreement):.3f}")
             lines.append("| " + " | ".join(cells) + " |")
-    title = (f"### {metric}: {'DeLong' if metric == 'auc' else 'exact McNemar'}, min_effect {policy.min_effect}, "
-             f"power {policy.power}")
+    title = (
+        f"### {metric}: {'DeLong' if metric == 'auc' else 'exact McNemar'}, min_effect {policy.min_effect}, "
+        f"power {policy.power}"
+    )
     return [title, ""] + lines, nulls
 
 
 def rho_table() -> list[str]:
     n = SEQUENCE_N
-    lines = [f"n = {n:,}; {SIMULATIONS} simulations per cell.", "",
-             "| metric | rho | true effect | naive promotes | our gate promotes | inconclusive | mean MDE |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"n = {n:,}; {SIMULATIONS} simulations per cell.",
+        "",
+        "| metric | rho | true effect | naive promotes | our gate promotes | inconclusive | mean MDE |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for m_index, metric in enumerate(POLICIES):
         for r_index, rho in enumerate(RHO_SENSITIVITY):
             for effect in (0.0, 0.02):
                 scenario = Scenario.for_effect(metric, effect, rho)
                 tally = run_cell(metric, scenario, n, SIMULATIONS, _rng(3, m_index, r_index, int(effect * 100)))
-                lines.append(f"| {metric} | {rho} | {effect:.2f} | {fmt_rate(tally.rate('naive'))} | "
-                             f"{fmt_rate(tally.rate('promote'))} | {fmt_rate(tally.rate('inconclusive'))} | "
-                             f"{np.mean(tally.mde):.4f} |")
+                lines.append(
+                    f"| {metric} | {rho} | {effect:.2f} | {fmt_rate(tally.rate('naive'))} | "
+                    f"{fmt_rate(tally.rate('promote'))} | {fmt_rate(tally.rate('inconclusive'))} | "
+                    f"{np.mean(tally.mde):.4f} |"
+                )
     return lines
 
 
@@ -243,21 +263,31 @@ def retrain_sequences(metric: str, m_index: int) -> tuple[tuple[float, float], t
             ours |= decision.decision == "promote"
         naive_hits += naive
         ours_hits += ours
-    return tuple((h / SEQUENCES, math.sqrt(h / SEQUENCES * (1 - h / SEQUENCES) / SEQUENCES))
-                 for h in (naive_hits, ours_hits))
+    return tuple(
+        (h / SEQUENCES, math.sqrt(h / SEQUENCES * (1 - h / SEQUENCES) / SEQUENCES)) for h in (naive_hits, ours_hits)
+    )
 
 
 def retrain_table(nulls: dict[str, dict[int, Tally]]) -> list[str]:
-    lines = [f"| metric | n | naive, per gate | naive, >= 1 of {RETRAINS} (from rate) | ours, per gate | "
-             f"ours, >= 1 of {RETRAINS} (from rate) |", "|---|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"| metric | n | naive, per gate | naive, >= 1 of {RETRAINS} (from rate) | ours, per gate | "
+        f"ours, >= 1 of {RETRAINS} (from rate) |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     for metric, by_n in nulls.items():
         for n, tally in by_n.items():
             naive, ours = tally.rate("naive"), tally.rate("promote")
-            lines.append(f"| {metric} | {n:,} | {fmt_rate(naive)} | {any_of(*naive)} | {fmt_rate(ours)} | "
-                         f"{any_of(*ours)} |")
-    lines += ["", f"Direct simulation: {SEQUENCES} sequences of {RETRAINS} gates, n = {SEQUENCE_N:,}, rho = {RHO}, "
-              "each gate on a fresh holdout.", "",
-              f"| metric | naive, >= 1 of {RETRAINS} | ours, >= 1 of {RETRAINS} |", "|---|---:|---:|"]
+            lines.append(
+                f"| {metric} | {n:,} | {fmt_rate(naive)} | {any_of(*naive)} | {fmt_rate(ours)} | {any_of(*ours)} |"
+            )
+    lines += [
+        "",
+        f"Direct simulation: {SEQUENCES} sequences of {RETRAINS} gates, n = {SEQUENCE_N:,}, rho = {RHO}, "
+        "each gate on a fresh holdout.",
+        "",
+        f"| metric | naive, >= 1 of {RETRAINS} | ours, >= 1 of {RETRAINS} |",
+        "|---|---:|---:|",
+    ]
     for m_index, metric in enumerate(POLICIES):
         naive, ours = retrain_sequences(metric, m_index)
         lines.append(f"| {metric} | {fmt_rate(naive)} | {fmt_rate(ours)} |")
@@ -315,8 +345,9 @@ def half_replication(y: np.ndarray, scores: list[np.ndarray]) -> tuple[float, fl
     return float(np.corrcoef(first, second)[0, 1]), float(np.mean(np.sign(first) == np.sign(second)))
 
 
-def placebo_rows(family: str, scores: list[np.ndarray], y: np.ndarray, months: np.ndarray, contract,
-                 rng: np.random.Generator) -> list[str]:
+def placebo_rows(
+    family: str, scores: list[np.ndarray], y: np.ndarray, months: np.ndarray, contract, rng: np.random.Generator
+) -> list[str]:
     """Gate exchangeable pairs made by swapping two real models' scores on random months or rows."""
     _, block = np.unique(months, return_inverse=True)
     tallies = {(unit, metric): Tally() for unit in ("month", "row") for metric in POLICIES}
@@ -329,9 +360,11 @@ def placebo_rows(family: str, scores: list[np.ndarray], y: np.ndarray, months: n
                 for metric, policy in POLICIES.items():
                     policy = contract.gate if metric == "auc" else policy
                     tallies[unit, metric].add(evaluate_gate(policy, y, challenger, champion))
-    return [f"| {family} | {unit} | {metric} | {t.trials} | {fmt_rate(t.rate('naive'))} | "
-            f"{fmt_rate(t.rate('promote'))} | {fmt_rate(t.rate('inconclusive'))} | {np.mean(t.mde):.4f} |"
-            for (unit, metric), t in tallies.items()]
+    return [
+        f"| {family} | {unit} | {metric} | {t.trials} | {fmt_rate(t.rate('naive'))} | "
+        f"{fmt_rate(t.rate('promote'))} | {fmt_rate(t.rate('inconclusive'))} | {np.mean(t.mde):.4f} |"
+        for (unit, metric), t in tallies.items()
+    ]
 
 
 def _family_rows(family: str, scores: list[np.ndarray], y: np.ndarray, contract) -> list[str]:
@@ -340,9 +373,11 @@ def _family_rows(family: str, scores: list[np.ndarray], y: np.ndarray, contract)
     rows = []
     correlation = np.corrcoef(np.vstack(scores))[np.triu_indices(len(scores), 1)].mean()
     # The contract's AUC gate, and the same gate without its practical threshold (min_promoted_effect 0).
-    variants = [("auc", contract.gate), ("auc, min_promoted_effect 0",
-                                         contract.gate.model_copy(update={"min_promoted_effect": 0.0})),
-                ("accuracy", POLICIES["accuracy"])]
+    variants = [
+        ("auc", contract.gate),
+        ("auc, min_promoted_effect 0", contract.gate.model_copy(update={"min_promoted_effect": 0.0})),
+        ("accuracy", POLICIES["accuracy"]),
+    ]
     for label, policy in variants:
         metric = policy.metric
         tally, winners, effects = Tally(), set(), []
@@ -353,11 +388,13 @@ def _family_rows(family: str, scores: list[np.ndarray], y: np.ndarray, contract)
             if decision.decision == "promote":
                 winners.add(i)
         values = [metric_value(metric, y, s) for s in scores]
-        rows.append(f"| {family} | {label} | {len(scores)} | {tally.trials} | {min(values):.4f} / "
-                    f"{np.mean(values):.4f} / {max(values):.4f} | {correlation:.3f} | {np.mean(effects):.4f} | "
-                    f"{tally.naive / tally.trials:.3f} | {tally.promote / tally.trials:.3f} ({tally.promote}) | "
-                    f"{tally.inconclusive / tally.trials:.3f} | {np.mean(tally.mde):.4f} | {len(winners)} | "
-                    f"{1.0 - (1.0 - tally.promote / tally.trials) ** RETRAINS:.3f} |")
+        rows.append(
+            f"| {family} | {label} | {len(scores)} | {tally.trials} | {min(values):.4f} / "
+            f"{np.mean(values):.4f} / {max(values):.4f} | {correlation:.3f} | {np.mean(effects):.4f} | "
+            f"{tally.naive / tally.trials:.3f} | {tally.promote / tally.trials:.3f} ({tally.promote}) | "
+            f"{tally.inconclusive / tally.trials:.3f} | {np.mean(tally.mde):.4f} | {len(winners)} | "
+            f"{1.0 - (1.0 - tally.promote / tally.trials) ** RETRAINS:.3f} |"
+        )
     return rows
 
 
@@ -365,22 +402,27 @@ def weather_table() -> list[str]:
     models = weather_models()
     contract, train, holdout = models.contract, models.train, models.holdout
     y = holdout[contract.target].to_numpy(dtype=float)
-    lines = [f"Training window {TRAIN_WINDOW[0]} .. {TRAIN_WINDOW[1]} (exclusive), {len(train):,} rows; holdout "
-             f"{HOLDOUT_WINDOW[0]} .. {HOLDOUT_WINDOW[1]} (exclusive, ends at the documented drift onset), "
-             f"{len(holdout):,} rows, {y.mean():.3f} rainy. Platform MLP from `include/contracts/weather.yaml` "
-             f"(hidden {list(contract.training.model.hidden)}, early stopping on the newest 20 % of the window), "
-             f"CPU, one torch thread. {SEED_MODELS + BOOTSTRAP_MODELS} models trained in {models.seconds:.0f} s "
-             "(the cost is bounded by the number of models; gating all pairs takes a few seconds).", "",
-             f"- **seed**: the same rows, seeds 0..{SEED_MODELS - 1}.",
-             "- **bootstrap**: rows resampled with replacement (kept in time order), a different seed each.", "",
-             "Every ordered pair (challenger, champion) of one family is gated on the same holdout: the AUC gate "
-             f"is the contract's (`gate:` min_effect {contract.gate.min_effect}, min_promoted_effect "
-             f"{contract.gate.min_promoted_effect}; also shown without that threshold), the accuracy gate min_effect "
-             f"{POLICIES['accuracy'].min_effect}.", "",
-             "| family | metric | models | ordered pairs | holdout metric: min / mean / max | mean score correlation "
-             "| mean abs effect | naive promotes | our gate promotes (pairs) | inconclusive | mean MDE "
-             f"| distinct challengers promoted | ours: >= 1 promotion in {RETRAINS} gates at this rate |",
-             "|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"Training window {TRAIN_WINDOW[0]} .. {TRAIN_WINDOW[1]} (exclusive), {len(train):,} rows; holdout "
+        f"{HOLDOUT_WINDOW[0]} .. {HOLDOUT_WINDOW[1]} (exclusive, ends at the documented drift onset), "
+        f"{len(holdout):,} rows, {y.mean():.3f} rainy. Platform MLP from `include/contracts/weather.yaml` "
+        f"(hidden {list(contract.training.model.hidden)}, early stopping on the newest 20 % of the window), "
+        f"CPU, one torch thread. {SEED_MODELS + BOOTSTRAP_MODELS} models trained in {models.seconds:.0f} s "
+        "(the cost is bounded by the number of models; gating all pairs takes a few seconds).",
+        "",
+        f"- **seed**: the same rows, seeds 0..{SEED_MODELS - 1}.",
+        "- **bootstrap**: rows resampled with replacement (kept in time order), a different seed each.",
+        "",
+        "Every ordered pair (challenger, champion) of one family is gated on the same holdout: the AUC gate "
+        f"is the contract's (`gate:` min_effect {contract.gate.min_effect}, min_promoted_effect "
+        f"{contract.gate.min_promoted_effect}; also shown without that threshold), the accuracy gate min_effect "
+        f"{POLICIES['accuracy'].min_effect}.",
+        "",
+        "| family | metric | models | ordered pairs | holdout metric: min / mean / max | mean score correlation "
+        "| mean abs effect | naive promotes | our gate promotes (pairs) | inconclusive | mean MDE "
+        f"| distinct challengers promoted | ours: >= 1 promotion in {RETRAINS} gates at this rate |",
+        "|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     replication, placebo = [], []
     months = (holdout[contract.timestamp].dt.year * 12 + holdout[contract.timestamp].dt.month).to_numpy()
     z_alpha = float(norm.ppf(1.0 - contract.gate.alpha))
@@ -392,39 +434,57 @@ def weather_table() -> list[str]:
         implied = norm.sf(z_alpha / math.sqrt(1.0 + 2.0 * max(corr, 0.0) / (1.0 - corr)))
         replication.append(f"| {family} | {corr:+.2f} | {agree:.2f} | {implied:.3f} |")
         placebo += placebo_rows(family, scores, y, months, contract, _rng(5, f_index))
-    lines += ["", "Do the pairwise AUC differences replicate between the holdout's first and second half "
-              "(unordered pairs)? Pure holdout noise would give a correlation near 0 and sign agreement near 0.5. "
-              "The last column is the AUC promotion rate a calibrated gate would show if the differences were "
-              "normal with the variance this correlation implies (rough: the correlation is itself noisy).",
-              "", "| family | correlation of pairwise AUC differences, half 1 vs half 2 | sign agreement "
-              "| implied promotion rate |", "|---|---:|---:|---:|"] + replication
-    lines += ["", "### Placebo: exactly equal challengers on the real holdout", "",
-              f"For each unordered pair (A, B) of one family, {PLACEBO_DRAWS} times: swap A's and B's scores on a "
-              "random half of the calendar months (or of the rows), giving A' and B' that are exchangeable, so "
-              "their true difference is exactly 0 while keeping the real data's rows, labels and day-to-day "
-              "dependence (month blocks). B' is gated as the challenger against A'. Rates ± binomial SE over "
-              "comparisons (pairs share models, so the SE is somewhat optimistic).", "",
-              "| family | swap unit | metric | comparisons | naive promotes | our gate promotes | inconclusive "
-              "| mean MDE |", "|---|---|---|---:|---:|---:|---:|---:|"] + placebo
+    lines += [
+        "",
+        "Do the pairwise AUC differences replicate between the holdout's first and second half "
+        "(unordered pairs)? Pure holdout noise would give a correlation near 0 and sign agreement near 0.5. "
+        "The last column is the AUC promotion rate a calibrated gate would show if the differences were "
+        "normal with the variance this correlation implies (rough: the correlation is itself noisy).",
+        "",
+        "| family | correlation of pairwise AUC differences, half 1 vs half 2 | sign agreement "
+        "| implied promotion rate |",
+        "|---|---:|---:|---:|",
+    ] + replication
+    lines += [
+        "",
+        "### Placebo: exactly equal challengers on the real holdout",
+        "",
+        f"For each unordered pair (A, B) of one family, {PLACEBO_DRAWS} times: swap A's and B's scores on a "
+        "random half of the calendar months (or of the rows), giving A' and B' that are exchangeable, so "
+        "their true difference is exactly 0 while keeping the real data's rows, labels and day-to-day "
+        "dependence (month blocks). B' is gated as the challenger against A'. Rates ± binomial SE over "
+        "comparisons (pairs share models, so the SE is somewhat optimistic).",
+        "",
+        "| family | swap unit | metric | comparisons | naive promotes | our gate promotes | inconclusive | mean MDE |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
+    ] + placebo
     return lines
 
 
 # ---------------------------------------------------------------- report
 def simulation_section() -> tuple[list[str], dict[str, dict[int, Tally]]]:
     base = Scenario.for_effect("auc", 0.0)
-    lines = ["## 1. Simulated scores", "",
-             f"Binormal scores (see the module docstring): prevalence {PREVALENCE}, champion AUC {BASE_AUC} "
-             f"(mu = {base.mu_champion:.4f}; its accuracy at threshold 0.5 is {accuracy_of(base.mu_champion):.4f}), "
-             f"noise correlation rho = {RHO} between the two models. The true difference is exact (analytic "
-             f"formulas) and was checked on one {TRUTH_ROWS:,}-row paired sample per scenario:", ""]
+    lines = [
+        "## 1. Simulated scores",
+        "",
+        f"Binormal scores (see the module docstring): prevalence {PREVALENCE}, champion AUC {BASE_AUC} "
+        f"(mu = {base.mu_champion:.4f}; its accuracy at threshold 0.5 is {accuracy_of(base.mu_champion):.4f}), "
+        f"noise correlation rho = {RHO} between the two models. The true difference is exact (analytic "
+        f"formulas) and was checked on one {TRUTH_ROWS:,}-row paired sample per scenario:",
+        "",
+    ]
     lines += truth_check()
-    lines += ["", f"{SIMULATIONS} seeded simulations per cell; each rate is shown ± its binomial standard error "
-              "sqrt(p(1-p)/simulations). Naive gate: promote iff the challenger's holdout metric is strictly "
-              "higher (ties keep the champion). Our gate: `evaluate_gate` with the policy named above each "
-              "table; the effect-0 rows are its false-promotion rate, the others its power. Inconclusive: our "
-              "gate did not promote and called the holdout underpowered for min_effect (its other non-promotions "
-              "are rejects). MDE is `comparison['mde']`, the effect the holdout detects with 80 % power at "
-              "alpha 0.05 (one-sided), averaged over simulations.", ""]
+    lines += [
+        "",
+        f"{SIMULATIONS} seeded simulations per cell; each rate is shown ± its binomial standard error "
+        "sqrt(p(1-p)/simulations). Naive gate: promote iff the challenger's holdout metric is strictly "
+        "higher (ties keep the champion). Our gate: `evaluate_gate` with the policy named above each "
+        "table; the effect-0 rows are its false-promotion rate, the others its power. Inconclusive: our "
+        "gate did not promote and called the holdout underpowered for min_effect (its other non-promotions "
+        "are rejects). MDE is `comparison['mde']`, the effect the holdout detects with 80 % power at "
+        "alpha 0.05 (one-sided), averaged over simulations.",
+        "",
+    ]
     nulls: dict[str, dict[int, Tally]] = {}
     for m_index, metric in enumerate(POLICIES):
         table, nulls[metric] = power_table(metric, m_index)
@@ -436,24 +496,36 @@ def simulation_section() -> tuple[list[str], dict[str, dict[int, Tally]]]:
 def main() -> None:
     started = time.perf_counter()
     sim_lines, nulls = simulation_section()
-    lines = ["# Gate calibration: false promotions and power, naive vs `ml.gate.decision.evaluate_gate`", "",
-             f"Produced by `{COMMAND}` (from the repository root) on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.",
-             f"Machine: {describe_machine()}.", ""]
+    lines = [
+        "# Gate calibration: false promotions and power, naive vs `ml.gate.decision.evaluate_gate`",
+        "",
+        f"Produced by `{COMMAND}` (from the repository root) on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.",
+        f"Machine: {describe_machine()}.",
+        "",
+    ]
     lines += sim_lines
-    lines += ["## 2. Ten retrains of equally good models", "",
-              f"P(at least one false promotion in {RETRAINS} gates) = 1 - (1 - p)^{RETRAINS}, from the effect-0 "
-              "rates above (± delta-method SE), assuming independent holdouts:", ""]
+    lines += [
+        "## 2. Ten retrains of equally good models",
+        "",
+        f"P(at least one false promotion in {RETRAINS} gates) = 1 - (1 - p)^{RETRAINS}, from the effect-0 "
+        "rates above (± delta-method SE), assuming independent holdouts:",
+        "",
+    ]
     lines += retrain_table(nulls) + [""]
     lines += ["## 3. Real weather holdout: equally good challengers", ""] + weather_table()
-    lines += ["", "Pairs share one holdout and each model appears in many pairs, so they are not independent "
-              "trials: the rates above are descriptive, with far less information than the pair count suggests. "
-              "Seeds make models equal only in expectation: on the holdout's population each pair still differs "
-              "by a small true amount, which a valid gate may (correctly) detect as a difference: with superiority, "
-              "`min_effect` only separates inconclusive from reject, so without `min_promoted_effect` any "
-              "significant improvement is promoted, however small. The placebo rows separate the two causes: "
-              "they are exactly equal by construction.",
-              "",
-              f"Total run time: {time.perf_counter() - started:.0f} s.", ""]
+    lines += [
+        "",
+        "Pairs share one holdout and each model appears in many pairs, so they are not independent "
+        "trials: the rates above are descriptive, with far less information than the pair count suggests. "
+        "Seeds make models equal only in expectation: on the holdout's population each pair still differs "
+        "by a small true amount, which a valid gate may (correctly) detect as a difference: with superiority, "
+        "`min_effect` only separates inconclusive from reject, so without `min_promoted_effect` any "
+        "significant improvement is promoted, however small. The placebo rows separate the two causes: "
+        "they are exactly equal by construction.",
+        "",
+        f"Total run time: {time.perf_counter() - started:.0f} s.",
+        "",
+    ]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text("\n".join(lines))
     print("\n".join(lines))

@@ -46,8 +46,21 @@ def run_simulate(engine: str, root: Path) -> tuple[float, list[dict]]:
     import json
 
     report = root / f"{engine}.json"
-    seconds = _run([sys.executable, "-m", "ct.cli", "simulate", "--contract", "include/contracts/weather.yaml",
-                    "--engine", engine, "--report", str(report)], root / engine)
+    seconds = _run(
+        [
+            sys.executable,
+            "-m",
+            "ct.cli",
+            "simulate",
+            "--contract",
+            "include/contracts/weather.yaml",
+            "--engine",
+            engine,
+            "--report",
+            str(report),
+        ],
+        root / engine,
+    )
     return seconds, json.loads(report.read_text())["timings"]
 
 
@@ -56,8 +69,9 @@ def run_scheduler(root: Path) -> tuple[float, dict[tuple[str, str], list[float]]
     seconds = _run([sys.executable, "-m", "ct.cli", "demo", "--no-wait", "--scenario", str(SCENARIO)], home)
     with sqlite3.connect(home / "airflow" / "airflow.db") as db:
         rows = db.execute("select dag_id, task_id, duration from task_instance where duration is not null").fetchall()
-        runs = db.execute("select dag_id, julianday(end_date) - julianday(start_date) from dag_run "
-                          "where end_date is not null").fetchall()
+        runs = db.execute(
+            "select dag_id, julianday(end_date) - julianday(start_date) from dag_run where end_date is not null"
+        ).fetchall()
     tasks: dict[tuple[str, str], list[float]] = defaultdict(list)
     for dag_id, task_id, duration in rows:
         tasks[(dag_id, task_id)].append(duration)
@@ -108,9 +122,13 @@ def main() -> None:
         dag_id = f"ct_{kind}_weather"
         runs, seconds = len(sim_dag[kind]), sum(sim_dag[kind])
         lines.append(f"| {dag_id} | {runs} | {seconds:.1f} | {sched_dags.get(dag_id, 0):.1f} |")
-    lines += ["", "## Per task (mean seconds per run)", "",
-              "| DAG | task | `ct simulate` mean | real scheduler mean | real scheduler runs |",
-              "|---|---|---:|---:|---:|"]
+    lines += [
+        "",
+        "## Per task (mean seconds per run)",
+        "",
+        "| DAG | task | `ct simulate` mean | real scheduler mean | real scheduler runs |",
+        "|---|---|---:|---:|---:|",
+    ]
     for key in sorted(set(sched_tasks) | {(f"ct_{d}_weather", t) for d, t in sim_task}):
         dag_id, task_id = key
         kind = dag_id.split("_")[1]
@@ -119,8 +137,12 @@ def main() -> None:
         sim_mean = f"{sum(sim) / len(sim):.2f}" if sim else "-"
         real_mean = f"{sum(real) / len(real):.2f}" if real else "-"
         lines.append(f"| {dag_id} | {task_id} | {sim_mean} | {real_mean} | {len(real)} |")
-    lines += ["", "The real scheduler's `wait_for_batch` includes the time the sensor waited (deferred) for the next "
-              "batch to land; the demo lands a batch only after the previous one settled.", ""]
+    lines += [
+        "",
+        "The real scheduler's `wait_for_batch` includes the time the sensor waited (deferred) for the next "
+        "batch to land; the demo lands a batch only after the previous one settled.",
+        "",
+    ]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text("\n".join(lines))
     print("\n".join(lines))

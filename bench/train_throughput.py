@@ -57,33 +57,66 @@ def synthetic_frame(rows: int, seed: int = 0) -> pd.DataFrame:
     return frame
 
 
-def bench_contract(hidden: tuple[int, ...], batch: int, epochs: int, device: str, precision: str,
-                   compile_model: bool, threads: int) -> Contract:
+def bench_contract(
+    hidden: tuple[int, ...], batch: int, epochs: int, device: str, precision: str, compile_model: bool, threads: int
+) -> Contract:
     """The weather contract with its features, slices and behavioural tests swapped for the synthetic ones."""
     import yaml
 
     raw = yaml.safe_load((Path(__file__).resolve().parents[1] / "include/contracts/weather.yaml").read_text())
-    raw.update({"name": "bench", "timestamp": "ts", "target": "label", "slices": [],
-                "features": [{"name": f"f{i:02d}", "type": "float"} for i in range(FEATURES)]})
+    raw.update(
+        {
+            "name": "bench",
+            "timestamp": "ts",
+            "target": "label",
+            "slices": [],
+            "features": [{"name": f"f{i:02d}", "type": "float"} for i in range(FEATURES)],
+        }
+    )
     raw["gate"].pop("behaviour", None)
     raw["training"] = {
-        "model": {"family": "mlp", "hidden": list(hidden)}, "epochs": epochs, "patience": epochs,
-        "batch_size": batch, "learning_rate": 1e-3, "lr_scaling": "sqrt", "base_batch_size": 1024,
-        "validation_fraction": 0.1, "device": device, "precision": precision, "compile": compile_model,
-        "cpu_threads": threads, "window": {"max_rows": 100_000_000, "min_rows": 1}}
+        "model": {"family": "mlp", "hidden": list(hidden)},
+        "epochs": epochs,
+        "patience": epochs,
+        "batch_size": batch,
+        "learning_rate": 1e-3,
+        "lr_scaling": "sqrt",
+        "base_batch_size": 1024,
+        "validation_fraction": 0.1,
+        "device": device,
+        "precision": precision,
+        "compile": compile_model,
+        "cpu_threads": threads,
+        "window": {"max_rows": 100_000_000, "min_rows": 1},
+    }
     return parse_contract(raw, Path("bench_contract.yaml"))
 
 
-def ours(frame: pd.DataFrame, hidden, batch: int, epochs: int, device: str, precision: str = "auto",
-         compile_model: bool = False, threads: int = 1) -> dict:
+def ours(
+    frame: pd.DataFrame,
+    hidden,
+    batch: int,
+    epochs: int,
+    device: str,
+    precision: str = "auto",
+    compile_model: bool = False,
+    threads: int = 1,
+) -> dict:
     contract = bench_contract(hidden, batch, epochs, device, precision, compile_model, threads)
     started = time.perf_counter()
     result = train_model(frame, contract, seed=0)
     wall = time.perf_counter() - started
     steady = [row["rows_per_second"] for row in result.history[1:]] or [result.history[0]["rows_per_second"]]
-    return {"rows_per_second": statistics.median(steady), "first_epoch_s": result.history[0]["train_seconds"],
-            "precision": result.precision, "wall_s": wall, "val_auc": result.history[-1]["val_auc"],
-            "epochs": len(result.history), "batch": result.batch_size, "compiled": result.compiled}
+    return {
+        "rows_per_second": statistics.median(steady),
+        "first_epoch_s": result.history[0]["train_seconds"],
+        "precision": result.precision,
+        "wall_s": wall,
+        "val_auc": result.history[-1]["val_auc"],
+        "epochs": len(result.history),
+        "batch": result.batch_size,
+        "compiled": result.compiled,
+    }
 
 
 def naive(frame: pd.DataFrame, hidden, batch: int, device: str, batches: int) -> dict:
@@ -129,8 +162,10 @@ def cpu_profile(frame: pd.DataFrame, threads: int) -> str:
     total = sum(e.self_cpu_time_total for e in events) or 1
     lines = ["| operator | self CPU (s) | share | calls |", "| --- | ---: | ---: | ---: |"]
     for event in events[:10]:
-        lines.append(f"| `{event.key}` | {event.self_cpu_time_total / 1e6:.2f} | "
-                     f"{event.self_cpu_time_total / total:.0%} | {event.count} |")
+        lines.append(
+            f"| `{event.key}` | {event.self_cpu_time_total / 1e6:.2f} | "
+            f"{event.self_cpu_time_total / total:.0%} | {event.count} |"
+        )
     return "\n".join(lines)
 
 
@@ -147,17 +182,22 @@ def time_to_quality(threads: int) -> str:
     stamps = history[contract.timestamp]
     window = history[(stamps >= pd.Timestamp("1961-01-01", tz="UTC")) & (stamps < pd.Timestamp("1977-01-01", tz="UTC"))]
     result = train_model(window.reset_index(drop=True), contract)
-    lines = ["| training seconds (cumulative) | epoch | validation AUC | validation log-loss |",
-             "| ---: | ---: | ---: | ---: |"]
+    lines = [
+        "| training seconds (cumulative) | epoch | validation AUC | validation log-loss |",
+        "| ---: | ---: | ---: | ---: |",
+    ]
     shown = {1, 2, 3, 5, 10, 20, 40, 60, result.best_epoch}
     for row in result.history:
         if row["epoch"] in shown:
-            lines.append(f"| {row['train_seconds']:.2f} | {row['epoch']} | {row['val_auc']:.3f} | "
-                         f"{row['val_loss']:.4f} |")
-    return (f"{len(window)} rows (1961-1976; newest 20 % = validation), settings of `weather.yaml` "
-            f"(MLP {list(contract.training.model.hidden)}, batch {contract.training.batch_size}, "
-            f"{contract.training.cpu_threads} thread), 60 epochs without early stopping; best epoch "
-            f"{result.best_epoch}.\n\n" + "\n".join(lines))
+            lines.append(
+                f"| {row['train_seconds']:.2f} | {row['epoch']} | {row['val_auc']:.3f} | {row['val_loss']:.4f} |"
+            )
+    return (
+        f"{len(window)} rows (1961-1976; newest 20 % = validation), settings of `weather.yaml` "
+        f"(MLP {list(contract.training.model.hidden)}, batch {contract.training.batch_size}, "
+        f"{contract.training.cpu_threads} thread), 60 epochs without early stopping; best epoch "
+        f"{result.best_epoch}.\n\n" + "\n".join(lines)
+    )
 
 
 def run(device: str, rows: int, naive_batches: int, epochs: int, with_compile: bool, publish) -> str:
@@ -165,10 +205,13 @@ def run(device: str, rows: int, naive_batches: int, epochs: int, with_compile: b
     what it measured."""
     threads = cpu_count() if device == "cpu" else 1
     frame = synthetic_frame(rows)
-    header = [f"{rows:,} synthetic rows x {FEATURES} features (10 % validation), {epochs} epochs per run, "
-              f"naive path timed over {naive_batches} batches; {threads} CPU thread(s).", "",
-              "| model | path | precision | batch | rows/s | vs naive | first epoch (s) | epochs | val AUC |",
-              "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    header = [
+        f"{rows:,} synthetic rows x {FEATURES} features (10 % validation), {epochs} epochs per run, "
+        f"naive path timed over {naive_batches} batches; {threads} CPU thread(s).",
+        "",
+        "| model | path | precision | batch | rows/s | vs naive | first epoch (s) | epochs | val AUC |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
     lines = list(header)
 
     def add(line: str) -> None:
@@ -187,13 +230,22 @@ def run(device: str, rows: int, naive_batches: int, epochs: int, with_compile: b
             for precision, compiled in variants:
                 fast = ours(frame, hidden, batch, epochs, device, precision, compiled, threads)
                 label = "ours" + (" + torch.compile" if compiled else "")
-                add(f"| {size} | {label} | {fast['precision']} | {batch:,} | "
+                add(
+                    f"| {size} | {label} | {fast['precision']} | {batch:,} | "
                     f"{fast['rows_per_second'] / 1e6:.3f}M | {_ratio(fast['rows_per_second'] / slow)}x | "
-                    f"{fast['first_epoch_s']:.2f} | {fast['epochs']} | {fast['val_auc']:.3f} |")
+                    f"{fast['first_epoch_s']:.2f} | {fast['epochs']} | {fast['val_auc']:.3f} |"
+                )
     if device == "cpu":
-        lines += ["", "### Where the CPU time goes (ours, 256x2, batch 65,536, two epochs)", "",
-                  cpu_profile(synthetic_frame(min(rows, 200_000)), threads),
-                  "", "### Time to quality: weather contract on the CPU", "", time_to_quality(1)]
+        lines += [
+            "",
+            "### Where the CPU time goes (ours, 256x2, batch 65,536, two epochs)",
+            "",
+            cpu_profile(synthetic_frame(min(rows, 200_000)), threads),
+            "",
+            "### Time to quality: weather contract on the CPU",
+            "",
+            time_to_quality(1),
+        ]
     return "\n".join(lines)
 
 
@@ -221,8 +273,16 @@ def main() -> None:
     def publish(body: str) -> None:
         write_section(args.device, body, command, args.output)
 
-    publish(run(args.device, args.rows or (400_000 if cpu else 4_000_000), args.naive_batches or (3 if cpu else 4),
-                args.epochs or (3 if cpu else 5), not cpu and not args.no_compile, publish))
+    publish(
+        run(
+            args.device,
+            args.rows or (400_000 if cpu else 4_000_000),
+            args.naive_batches or (3 if cpu else 4),
+            args.epochs or (3 if cpu else 5),
+            not cpu and not args.no_compile,
+            publish,
+        )
+    )
     print(f"wrote {args.output}")
 
 

@@ -25,23 +25,38 @@ from pathlib import Path
 from machine_info import describe_machine  # bench/ is on sys.path when a benchmark runs as a script
 
 RESULTS = Path(__file__).resolve().parent / "results" / "validation.md"
-GRID = [(10_000, 5), (10_000, 20), (10_000, 50), (100_000, 5), (100_000, 20), (100_000, 50), (1_000_000, 5),
-        (1_000_000, 20)]
+GRID = [
+    (10_000, 5),
+    (10_000, 20),
+    (10_000, 50),
+    (100_000, 5),
+    (100_000, 20),
+    (100_000, 50),
+    (1_000_000, 5),
+    (1_000_000, 20),
+]
 START, END = "2020-01-01T00:00:00+00:00", "2021-01-01T00:00:00+00:00"
 
 
 def bench_contract(columns: int):
     from ml.contract import parse_contract
 
-    return parse_contract({
-        "name": "bench",
-        "source": {"uri": "python://ml.simulation.synthetic:agrawal_stream", "format": "generated",
-                   "timestamp": {"column": "ts"}},
-        "timestamp": "ts", "target": "y", "target_domain": [0, 1],
-        "features": [{"name": f"f{i}", "type": "float", "min": -10, "max": 10} for i in range(columns)],
-        "batch": {"period": "YS", "min_rows": 1, "max_rows": 10_000_000},
-        "freshness": {"max_age": "2D"},
-    })
+    return parse_contract(
+        {
+            "name": "bench",
+            "source": {
+                "uri": "python://ml.simulation.synthetic:agrawal_stream",
+                "format": "generated",
+                "timestamp": {"column": "ts"},
+            },
+            "timestamp": "ts",
+            "target": "y",
+            "target_domain": [0, 1],
+            "features": [{"name": f"f{i}", "type": "float", "min": -10, "max": 10} for i in range(columns)],
+            "batch": {"period": "YS", "min_rows": 1, "max_rows": 10_000_000},
+            "freshness": {"max_age": "2D"},
+        }
+    )
 
 
 def land_batch(folder: Path, rows: int, columns: int):
@@ -65,8 +80,9 @@ def land_batch(folder: Path, rows: int, columns: int):
             if first + n == rows:
                 frame.loc[frame.index[-1], "ts"] = pd.Timestamp(END) - pd.Timedelta("1D")  # fresh enough
             frame.to_csv(handle, index=False, header=first == 0)
-    manifest = BatchManifest("bench", "bench", path.name, file_sha256(path), rows, START, END,
-                             "2021-01-01T12:00:00+00:00")
+    manifest = BatchManifest(
+        "bench", "bench", path.name, file_sha256(path), rows, START, END, "2021-01-01T12:00:00+00:00"
+    )
     atomic_write_json(folder / "bench.manifest.json", manifest.to_dict())
     return path, manifest
 
@@ -98,8 +114,15 @@ def run_cell(rows: int, columns: int, profile: bool) -> dict:
             profiler.disable()
             pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(30)
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        return {"rows": rows, "columns": columns, "file_mb": path.stat().st_size / 1e6, "seconds": seconds,
-                "status": verdict.status, "peak_rss_mb": peak, "before_mb": baseline}
+        return {
+            "rows": rows,
+            "columns": columns,
+            "file_mb": path.stat().st_size / 1e6,
+            "seconds": seconds,
+            "status": verdict.status,
+            "peak_rss_mb": peak,
+            "before_mb": baseline,
+        }
 
 
 def load_average() -> str:
@@ -118,8 +141,9 @@ def main() -> None:
     loads = [f"before: {load_average()}"]
     cells = []
     for rows, columns in GRID:
-        out = subprocess.run([sys.executable, __file__, "--cell", str(rows), str(columns)], capture_output=True,
-                             text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, __file__, "--cell", str(rows), str(columns)], capture_output=True, text=True, check=True
+        )
         cells.append(json.loads(out.stdout.strip().splitlines()[-1]))
         print(cells[-1], flush=True)
         loads.append(f"after {rows}x{columns}: {load_average()}")
@@ -144,9 +168,11 @@ def write_results(cells: list[dict], loads: list[str]) -> None:
         "|---:|---:|---:|---|---:|---:|---:|---:|",
     ]
     for cell in cells:
-        lines.append(f"| {cell['rows']:,} | {cell['columns']} | {cell['file_mb']:.0f} | {cell['status']} | "
-                     f"{cell['seconds']:.1f} | {cell['rows'] / cell['seconds']:,.0f} | {cell['peak_rss_mb']:.0f} | "
-                     f"{cell['before_mb']:.0f} |")
+        lines.append(
+            f"| {cell['rows']:,} | {cell['columns']} | {cell['file_mb']:.0f} | {cell['status']} | "
+            f"{cell['seconds']:.1f} | {cell['rows'] / cell['seconds']:,.0f} | {cell['peak_rss_mb']:.0f} | "
+            f"{cell['before_mb']:.0f} |"
+        )
     lines.append("")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text("\n".join(lines))

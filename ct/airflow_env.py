@@ -23,8 +23,13 @@ from ml.settings import PlatformPaths
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
-TELEMETRY_OFF = {"DO_NOT_TRACK": "1", "GX_ANALYTICS_ENABLED": "false", "MLFLOW_DISABLE_TELEMETRY": "true",
-                 "DVC_NO_ANALYTICS": "1", "SCARF_ANALYTICS": "false"}
+TELEMETRY_OFF = {
+    "DO_NOT_TRACK": "1",
+    "GX_ANALYTICS_ENABLED": "false",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "DVC_NO_ANALYTICS": "1",
+    "SCARF_ANALYTICS": "false",
+}
 
 
 def pools(env: Mapping[str, str] | None = None) -> dict[str, tuple[int, str]]:
@@ -32,8 +37,10 @@ def pools(env: Mapping[str, str] | None = None) -> dict[str, tuple[int, str]]:
     # The train task takes a `gpu` slot whether or not it finds a GPU: with none, the one slot keeps CPU
     # trainings from running side by side on a small machine. Set CT_GPU_SLOTS to the GPU worker's GPU count.
     env = os.environ if env is None else env
-    return {"dvc_writes": (1, "DVC writes are serialised: concurrent DVC commands fight over a lock"),
-            "gpu": (int(env.get("CT_GPU_SLOTS", "1")), "slots = GPUs on the GPU worker (CT_GPU_SLOTS)")}
+    return {
+        "dvc_writes": (1, "DVC writes are serialised: concurrent DVC commands fight over a lock"),
+        "gpu": (int(env.get("CT_GPU_SLOTS", "1")), "slots = GPUs on the GPU worker (CT_GPU_SLOTS)"),
+    }
 
 
 POOLS = pools()
@@ -51,17 +58,19 @@ def airflow_environment(paths: PlatformPaths, base: dict[str, str] | None = None
     if env.get("PYTHONPATH"):
         python_path.append(env["PYTHONPATH"])
     env.update(TELEMETRY_OFF)
-    env.update({
-        "CT_HOME": str(paths.home),
-        "AIRFLOW_HOME": str(airflow_home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home / 'airflow.db'}",
-        "AIRFLOW__CORE__UNIT_TEST_MODE": env.get("AIRFLOW__CORE__UNIT_TEST_MODE", "False"),
-        "PYTHONPATH": os.pathsep.join(python_path),
-    })
+    env.update(
+        {
+            "CT_HOME": str(paths.home),
+            "AIRFLOW_HOME": str(airflow_home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home / 'airflow.db'}",
+            "AIRFLOW__CORE__UNIT_TEST_MODE": env.get("AIRFLOW__CORE__UNIT_TEST_MODE", "False"),
+            "PYTHONPATH": os.pathsep.join(python_path),
+        }
+    )
     return env
 
 
@@ -121,9 +130,14 @@ def main(argv: list[str] | None = None) -> int:
     paths = PlatformPaths.from_env()
     env = distributed_environment(paths) if args.distributed else airflow_environment(paths)
     base_url = f"http://127.0.0.1:{args.api_port}"
-    env.update({"AIRFLOW__API__HOST": "127.0.0.1", "AIRFLOW__API__PORT": str(args.api_port),
-                "AIRFLOW__API__BASE_URL": base_url,
-                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base_url}/execution/"})
+    env.update(
+        {
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__PORT": str(args.api_port),
+            "AIRFLOW__API__BASE_URL": base_url,
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base_url}/execution/",
+        }
+    )
     # Every component must verify the others' tokens: one secret for all processes started from this shell.
     env.setdefault("AIRFLOW__API_AUTH__JWT_SECRET", secrets.token_urlsafe(32))
     print(_exports(env))

@@ -1,14 +1,14 @@
 """``ct``: the platform's command line.
 
-    ct init       [--contracts DIR]                      initialise CT_HOME (data repo, MLflow, GX)
-    ct simulate   --contract FILE [--scenario FILE] [--batches N] [--engine airflow|direct] --report OUT
-    ct demo       [--scenario FILE] [--airflow-port P] [--mlflow-port P]
-    ct status     --contract NAME                         per-batch table and totals from the ledger
-    ct gate show  VERSION --contract NAME                 the gate decision record of a model version
-    ct lineage    VERSION --contract NAME                 data batches, contract, code, environment, gate
-    ct reproduce  VERSION --contract NAME                 retrain from the bundle and compare (exit 1 if it differs)
-    ct quarantine list --contract NAME | release BATCH --contract NAME
-    ct reports ui [--port P]                             Evidently's UI on CT_HOME/evidently (report history)
+ct init       [--contracts DIR]                      initialise CT_HOME (data repo, MLflow, GX)
+ct simulate   --contract FILE [--scenario FILE] [--batches N] [--engine airflow|direct] --report OUT
+ct demo       [--scenario FILE] [--airflow-port P] [--mlflow-port P]
+ct status     --contract NAME                         per-batch table and totals from the ledger
+ct gate show  VERSION --contract NAME                 the gate decision record of a model version
+ct lineage    VERSION --contract NAME                 data batches, contract, code, environment, gate
+ct reproduce  VERSION --contract NAME                 retrain from the bundle and compare (exit 1 if it differs)
+ct quarantine list --contract NAME | release BATCH --contract NAME
+ct reports ui [--port P]                             Evidently's UI on CT_HOME/evidently (report history)
 """
 
 from __future__ import annotations
@@ -61,13 +61,18 @@ def cmd_simulate(args) -> int:
     paths = _paths(args)
     contract = load_contract(args.contract)
     scenario = _scenario_for(contract.name, args.scenario)
-    timings = simulate(paths, contract, scenario, engine=args.engine, max_batches=args.batches,
-                       on_batch=lambda batch_id: print(f"  replayed batch {batch_id}", flush=True))
+    timings = simulate(
+        paths,
+        contract,
+        scenario,
+        engine=args.engine,
+        max_batches=args.batches,
+        on_batch=lambda batch_id: print(f"  replayed batch {batch_id}", flush=True),
+    )
     report = simulation_report(paths.ledger, contract.name)
     report.update({"engine": args.engine, "home": str(paths.home), "timings": timings})
     Path(args.report).write_text(json.dumps(report, indent=2, default=str))
-    print(batch_table(report), gate_table(report), totals_line(report), f"report written to {args.report}",
-          sep="\n\n")
+    print(batch_table(report), gate_table(report), totals_line(report), f"report written to {args.report}", sep="\n\n")
     return 0
 
 
@@ -119,8 +124,13 @@ def cmd_quarantine_list(args) -> int:
     from ml.validation.quarantine import list_quarantined
 
     batches = list_quarantined(_paths(args), args.contract)
-    print(table(["batch", "status", "reason", "folder"], [[b.batch_id, b.status, b.reason[:80], b.folder]
-                                                          for b in batches]) if batches else "nothing quarantined")
+    print(
+        table(
+            ["batch", "status", "reason", "folder"], [[b.batch_id, b.status, b.reason[:80], b.folder] for b in batches]
+        )
+        if batches
+        else "nothing quarantined"
+    )
     return 0
 
 
@@ -136,8 +146,13 @@ def cmd_quarantine_release(args) -> int:
 def cmd_demo(args) -> int:
     from ct.demo import run_demo
 
-    return run_demo(_paths(args), scenario_path=Path(args.scenario), airflow_port=args.airflow_port,
-                    mlflow_port=args.mlflow_port, keep_running=not args.no_wait)
+    return run_demo(
+        _paths(args),
+        scenario_path=Path(args.scenario),
+        airflow_port=args.airflow_port,
+        mlflow_port=args.mlflow_port,
+        keep_running=not args.no_wait,
+    )
 
 
 def evidently_ui_command(paths: PlatformPaths, port: int) -> list[str]:
@@ -158,8 +173,10 @@ def cmd_reports_ui(args) -> int:
         return 2
     if note:
         print(note)
-    print(f"Evidently UI on http://127.0.0.1:{port} (workspace {_paths(args).evidently_workspace}); Ctrl-C stops it",
-          flush=True)
+    print(
+        f"Evidently UI on http://127.0.0.1:{port} (workspace {_paths(args).evidently_workspace}); Ctrl-C stops it",
+        flush=True,
+    )
     command = evidently_ui_command(_paths(args), port)
     os.execv(command[0], command)  # the UI replaces this process: Ctrl-C and exit codes are its own
 
@@ -207,8 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_contract_arguments(rep)
     rep.add_argument("--json", action="store_true")
     rep.set_defaults(func=cmd_reproduce)
-    quarantine = sub.add_parser("quarantine", help="quarantined batches").add_subparsers(dest="q_command",
-                                                                                         required=True)
+    quarantine = sub.add_parser("quarantine", help="quarantined batches").add_subparsers(
+        dest="q_command", required=True
+    )
     q_list = quarantine.add_parser("list", help="list quarantined batches and why")
     q_list.add_argument("--contract", required=True, help="contract name")
     q_list.set_defaults(func=cmd_quarantine_list)
@@ -216,8 +234,9 @@ def build_parser() -> argparse.ArgumentParser:
     q_release.add_argument("batch", help="folder name under quarantine/<contract>/ (usually the batch id)")
     _add_contract_arguments(q_release)
     q_release.set_defaults(func=cmd_quarantine_release)
-    reports = sub.add_parser("reports", help="per-batch Evidently reports").add_subparsers(dest="r_command",
-                                                                                           required=True)
+    reports = sub.add_parser("reports", help="per-batch Evidently reports").add_subparsers(
+        dest="r_command", required=True
+    )
     ui = reports.add_parser("ui", help="run `evidently ui` on CT_HOME/evidently: every batch's report, a dashboard")
     ui.add_argument("--port", type=int, default=None, help="default $CT_EVIDENTLY_PORT or 8000 (or the next free)")
     ui.set_defaults(func=cmd_reports_ui)
@@ -236,8 +255,10 @@ def main(argv: list[str] | None = None) -> int:
     for key, value in TELEMETRY_OFF.items():
         os.environ.setdefault(key, value)
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     try:
         return args.func(args)
     except (ContractError, ValueError, FileNotFoundError) as error:

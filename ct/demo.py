@@ -50,13 +50,17 @@ def describe(event: dict) -> str | None:
         return f"batch {batch}: validated, {event['rows']} rows -> data version {event['data_version']['rev'][:10]}"
     if kind == EventKind.BATCH_QUARANTINED:
         return f"batch {batch}: QUARANTINED ({event['status']}): {event['reason'].splitlines()[0]}"
-    if kind in (EventKind.LABELS_INGESTED, EventKind.LABELS_QUARANTINED) or (kind == EventKind.BATCH_MONITORED and event.get("labelled")):
+    if kind in (EventKind.LABELS_INGESTED, EventKind.LABELS_QUARANTINED) or (
+        kind == EventKind.BATCH_MONITORED and event.get("labelled")
+    ):
         return _describe_labels(event)
     if kind == EventKind.BATCH_MONITORED and not event.get("no_champion"):
         perf = event.get("performance") or {}
         metric = f", champion {perf.get('metric')} {perf['value']:.3f}" if perf.get("checked") else ""
-        return (f"batch {batch}: drift share {event['drift_share']:.2f} {event['drifted_columns'] or ''}{metric}"
-                f"{' -> DRIFTED (' + ', '.join(event['reasons']) + ')' if event['batch_drifted'] else ''}")
+        return (
+            f"batch {batch}: drift share {event['drift_share']:.2f} {event['drifted_columns'] or ''}{metric}"
+            f"{' -> DRIFTED (' + ', '.join(event['reasons']) + ')' if event['batch_drifted'] else ''}"
+        )
     if kind == EventKind.DRIFT_SIGNAL:
         return f"ALARM on batch {batch}: {event['reason']} ({event['explanation']}) -> retrain"
     if kind == EventKind.GATE_DECISION:
@@ -74,8 +78,11 @@ def _describe_labels(event: dict) -> str:
     if kind == EventKind.LABELS_QUARANTINED:
         return f"labels of batch {batch}: QUARANTINED ({event['status']}): {event['reason'].splitlines()[0]}"
     perf = event.get("performance") or {}
-    metric = (f"champion v{event.get('scored_by')} {perf.get('metric')} {perf['value']:.3f}" if perf.get("checked")
-              else "not judged")
+    metric = (
+        f"champion v{event.get('scored_by')} {perf.get('metric')} {perf['value']:.3f}"
+        if perf.get("checked")
+        else "not judged"
+    )
     drifted = f" -> DRIFTED ({', '.join(event['reasons'])})" if event.get("batch_drifted") else ""
     return f"labels of batch {batch}: {metric}{drifted}"
 
@@ -88,12 +95,14 @@ def settled(events: list[dict], batch_id: str, *, labels: bool = False) -> bool:
     """
     mine = [e for e in events if e.get("batch_id") == batch_id]
     if labels:
-        taken = [i for i, e in enumerate(mine) if e["kind"] in (EventKind.LABELS_INGESTED, EventKind.LABELS_QUARANTINED)]
+        taken = [
+            i for i, e in enumerate(mine) if e["kind"] in (EventKind.LABELS_INGESTED, EventKind.LABELS_QUARANTINED)
+        ]
         if not taken:
             return False
         if mine[taken[-1]]["kind"] == EventKind.LABELS_QUARANTINED:
             return True
-        mine = mine[taken[-1]:]
+        mine = mine[taken[-1] :]
     kinds = [e["kind"] for e in mine]
     if EventKind.BATCH_QUARANTINED in kinds:
         return True
@@ -116,7 +125,7 @@ class LedgerFollower:
 
     def poll(self) -> list[dict]:
         events = read_events(self.paths.ledger, self.contract)
-        for event in events[self.seen:]:
+        for event in events[self.seen :]:
             line = describe(event)
             if line:
                 say(line)
@@ -136,8 +145,9 @@ def _wait_for_airflow(api: AirflowApi, group, expected: list[str], timeout: floa
             except OSError:
                 pass
         time.sleep(2)
-    raise RuntimeError(f"Airflow did not become ready with DAGs {expected} within {timeout:.0f} s; "
-                       f"see logs in {group.log_dir}")
+    raise RuntimeError(
+        f"Airflow did not become ready with DAGs {expected} within {timeout:.0f} s; see logs in {group.log_dir}"
+    )
 
 
 def _wait_until_idle(api: AirflowApi, dag_ids: list[str], timeout: float = 120) -> None:
@@ -156,13 +166,20 @@ def _replay(paths: PlatformPaths, scenario, contract, follower: LedgerFollower) 
         deadline = time.monotonic() + SETTLE_TIMEOUT_S
         while not settled(follower.poll(), batch.batch_id, labels=labels):
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{what} did not settle in {SETTLE_TIMEOUT_S} s: look at the "
-                                   "red or queued tasks in the Airflow UI")
+                raise TimeoutError(
+                    f"{what} did not settle in {SETTLE_TIMEOUT_S} s: look at the red or queued tasks in the Airflow UI"
+                )
             time.sleep(1)
 
 
-def run_demo(paths: PlatformPaths, *, scenario_path: Path, airflow_port: int | None, mlflow_port: int | None,
-             keep_running: bool = True) -> int:
+def run_demo(
+    paths: PlatformPaths,
+    *,
+    scenario_path: Path,
+    airflow_port: int | None,
+    mlflow_port: int | None,
+    keep_running: bool = True,
+) -> int:
     scenario = load_scenario(scenario_path)
     contract = load_contract(contracts_dir() / f"{scenario.contract}.yaml")
     try:
@@ -193,8 +210,11 @@ def run_demo(paths: PlatformPaths, *, scenario_path: Path, airflow_port: int | N
         _wait_for_airflow(api, group, dag_ids)
         for dag_id in dag_ids:
             api.unpause(dag_id)
-        print(f"\n  Airflow UI : http://127.0.0.1:{ports.airflow}   (login admin / {password})\n"
-              f"  MLflow UI  : http://127.0.0.1:{ports.mlflow}\n  logs       : {group.log_dir}\n", flush=True)
+        print(
+            f"\n  Airflow UI : http://127.0.0.1:{ports.airflow}   (login admin / {password})\n"
+            f"  MLflow UI  : http://127.0.0.1:{ports.mlflow}\n  logs       : {group.log_dir}\n",
+            flush=True,
+        )
         started = time.monotonic()
         _replay(paths, scenario, contract, LedgerFollower(paths, contract.name))
         # ingest and drift are continuous DAGs, whose next run always waits: only monitor and retrain go idle.

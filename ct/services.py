@@ -43,8 +43,10 @@ def choose_port(name: str, requested: int | None, env_var: str, default: int, ta
     explicit = requested if requested is not None else (int(os.environ[env_var]) if os.environ.get(env_var) else None)
     if explicit is not None:
         if explicit in taken or not port_is_free(explicit):
-            raise PortError(f"{name} port {explicit} is already in use. Stop what uses it or choose another "
-                            f"with {env_var}=<port> (or the --{name.lower()}-port option).")
+            raise PortError(
+                f"{name} port {explicit} is already in use. Stop what uses it or choose another "
+                f"with {env_var}=<port> (or the --{name.lower()}-port option)."
+            )
         return explicit, ""
     for candidate in [default, *range(default + 1, default + 200)]:
         if candidate not in taken and port_is_free(candidate):
@@ -100,26 +102,30 @@ def _jwt_secret(paths: PlatformPaths) -> str:
     return secret_file.read_text().strip()
 
 
-def server_environment(paths: PlatformPaths, ports: Ports, contracts: str | None,
-                       base: dict[str, str] | None = None) -> dict[str, str]:
+def server_environment(
+    paths: PlatformPaths, ports: Ports, contracts: str | None, base: dict[str, str] | None = None
+) -> dict[str, str]:
     env = airflow_environment(paths, base)
     base_url = f"http://127.0.0.1:{ports.airflow}"
-    env.update({
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-        "AIRFLOW__CORE__PARALLELISM": "6",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(
-            paths.airflow_home / "simple_auth_manager_passwords.json.generated"),
-        "AIRFLOW__API__HOST": "127.0.0.1",
-        "AIRFLOW__API__PORT": str(ports.airflow),
-        "AIRFLOW__API__BASE_URL": base_url,
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base_url}/execution/",
-        "AIRFLOW__API_AUTH__JWT_SECRET": _jwt_secret(paths),
-        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(ports.worker_logs),
-        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(ports.trigger_logs),
-        "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
-        "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{ports.mlflow}",
-    })
+    env.update(
+        {
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__PARALLELISM": "6",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(
+                paths.airflow_home / "simple_auth_manager_passwords.json.generated"
+            ),
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__PORT": str(ports.airflow),
+            "AIRFLOW__API__BASE_URL": base_url,
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base_url}/execution/",
+            "AIRFLOW__API_AUTH__JWT_SECRET": _jwt_secret(paths),
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(ports.worker_logs),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(ports.trigger_logs),
+            "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+            "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{ports.mlflow}",
+        }
+    )
     if contracts:
         env["CT_CONTRACTS"] = contracts
     return env
@@ -138,8 +144,9 @@ class ProcessGroup:
         log = (self.log_dir / f"{name}.log").open("ab")
         # The first process leads a new group in our session (setpgid cannot cross sessions); the rest join it.
         kwargs = {"process_group": 0 if self.pgid is None else self.pgid}
-        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, **kwargs)
+        process = subprocess.Popen(
+            command, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, **kwargs
+        )
         if self.pgid is None:
             self.pgid = process.pid
         self.processes[name] = process
@@ -174,9 +181,24 @@ def _group_alive(pgid: int) -> bool:
 def start_servers(group: ProcessGroup, ports: Ports, env: dict[str, str], paths: PlatformPaths) -> None:
     """Start MLflow and Airflow's four components into ``group`` (the caller stops it, even on failure)."""
     bin_dir = Path(sys.executable).parent
-    group.start("mlflow", [str(bin_dir / "mlflow"), "server", "--backend-store-uri", f"sqlite:///{paths.mlflow_db}",
-                           "--default-artifact-root", paths.mlflow_artifacts.as_uri(), "--host", "127.0.0.1",
-                           "--port", str(ports.mlflow), "--workers", "1"], env)
+    group.start(
+        "mlflow",
+        [
+            str(bin_dir / "mlflow"),
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{paths.mlflow_db}",
+            "--default-artifact-root",
+            paths.mlflow_artifacts.as_uri(),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(ports.mlflow),
+            "--workers",
+            "1",
+        ],
+        env,
+    )
     for component in ("scheduler", "dag-processor", "triggerer", "api-server"):
         group.start(component, [str(bin_dir / "airflow"), component], env)
 
@@ -186,24 +208,44 @@ def prepare_metadata_db(env: dict[str, str], log_dir: Path) -> None:
     airflow = str(Path(sys.executable).with_name("airflow"))
     log_dir.mkdir(parents=True, exist_ok=True)
     pool_file = log_dir / "pools.json"
-    pool_file.write_text(json.dumps({name: {"slots": slots, "description": why, "include_deferred": False}
-                                     for name, (slots, why) in pools(env).items()}))
+    pool_file.write_text(
+        json.dumps(
+            {
+                name: {"slots": slots, "description": why, "include_deferred": False}
+                for name, (slots, why) in pools(env).items()
+            }
+        )
+    )
     for step in (["db", "migrate"], ["pools", "import", str(pool_file)]):
         result = subprocess.run([airflow, *step], env=env, capture_output=True, text=True)
         if result.returncode != 0:
             raise RuntimeError(f"airflow {' '.join(step)} failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
 
 
-def start_celery_worker(group: ProcessGroup, env: dict[str, str], name: str, *, queues: str, concurrency: int,
-                        log_port: int) -> subprocess.Popen:
+def start_celery_worker(
+    group: ProcessGroup, env: dict[str, str], name: str, *, queues: str, concurrency: int, log_port: int
+) -> subprocess.Popen:
     """A Celery worker on ``queues`` into ``group``; the tasks it runs record ``name`` as their hostname.
 
     Each worker serves its task logs on its own port, so several can share one machine.
     """
     worker_env = dict(env, CT_WORKER_HOSTNAME=name, AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=str(log_port))
     airflow = str(Path(sys.executable).with_name("airflow"))
-    return group.start(f"worker-{name}", [airflow, "celery", "worker", "--queues", queues, "--concurrency",
-                                          str(concurrency), "--celery-hostname", f"{name}@%h"], worker_env)
+    return group.start(
+        f"worker-{name}",
+        [
+            airflow,
+            "celery",
+            "worker",
+            "--queues",
+            queues,
+            "--concurrency",
+            str(concurrency),
+            "--celery-hostname",
+            f"{name}@%h",
+        ],
+        worker_env,
+    )
 
 
 class AirflowApi:
@@ -224,8 +266,9 @@ class AirflowApi:
 
     def token(self) -> str:
         if self._token is None:
-            reply = self._request("POST", "/auth/token", {"username": self.username, "password": self.password},
-                                  auth=False)
+            reply = self._request(
+                "POST", "/auth/token", {"username": self.username, "password": self.password}, auth=False
+            )
             self._token = reply["access_token"]
         return self._token
 

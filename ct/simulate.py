@@ -84,8 +84,14 @@ class AirflowDriver:
             ingested = _last_event(self.paths, self.contract.name, EventKind.BATCH_INGESTED, batch_id)
             if ingested is None:
                 continue  # quarantined: ingest failed red, nothing to monitor
-            self.run("monitor", {"batch_id": batch_id, "data_rev": ingested["data_version"]["rev"],
-                                 "period_start": ingested["period_start"]})
+            self.run(
+                "monitor",
+                {
+                    "batch_id": batch_id,
+                    "data_rev": ingested["data_version"]["rev"],
+                    "period_start": ingested["period_start"],
+                },
+            )
             self.start_retrain_on_signal()
         self.process_labels()
 
@@ -114,8 +120,15 @@ def _last_event(paths: PlatformPaths, contract: str, kind: str, batch_id: str) -
     return matches[-1] if matches else None
 
 
-def simulate(paths: PlatformPaths, contract: Contract, scenario: Scenario, *, engine: str = "airflow",
-             max_batches: int | None = None, on_batch: Callable[[str], None] | None = None) -> list[dict]:
+def simulate(
+    paths: PlatformPaths,
+    contract: Contract,
+    scenario: Scenario,
+    *,
+    engine: str = "airflow",
+    max_batches: int | None = None,
+    on_batch: Callable[[str], None] | None = None,
+) -> list[dict]:
     """Replay ``scenario``; returns per-DAG timings (airflow engine) or per-batch timings (direct)."""
     if engine == "airflow":
         prepare_airflow(paths)

@@ -21,11 +21,31 @@ def table(headers: list[str], rows: list[list]) -> str:
 
 
 def batch_table(report: dict) -> str:
-    headers = ["batch", "rows", "validation", "data version", "drift share", "drifted columns", "alarm",
-               "champion", "champion metric"]
-    rows = [[b["batch_id"], b["rows"], b["validation"], (b["data_version"] or "")[:10], b["drift_share"],
-             ",".join(b["drifted_columns"]) or "-", b.get("alarm_reason", "") if b["alarm"] else "",
-             b["champion_version"], b["champion_metric"]] for b in report["batches"]]
+    headers = [
+        "batch",
+        "rows",
+        "validation",
+        "data version",
+        "drift share",
+        "drifted columns",
+        "alarm",
+        "champion",
+        "champion metric",
+    ]
+    rows = [
+        [
+            b["batch_id"],
+            b["rows"],
+            b["validation"],
+            (b["data_version"] or "")[:10],
+            b["drift_share"],
+            ",".join(b["drifted_columns"]) or "-",
+            b.get("alarm_reason", "") if b["alarm"] else "",
+            b["champion_version"],
+            b["champion_metric"],
+        ]
+        for b in report["batches"]
+    ]
     return table(headers, rows)
 
 
@@ -39,8 +59,19 @@ def _decision(gate: dict) -> str:
 
 def gate_table(report: dict) -> str:
     headers = ["trigger", "version", "decision", "challenger", "champion", "effect", "p-value", "n"]
-    rows = [[g["trigger"], g["version"], _decision(g), g["challenger_value"], g["champion_value"], g["effect"],
-             g["p_value"], g["n"]] for g in report["gates"]]
+    rows = [
+        [
+            g["trigger"],
+            g["version"],
+            _decision(g),
+            g["challenger_value"],
+            g["champion_value"],
+            g["effect"],
+            g["p_value"],
+            g["n"],
+        ]
+        for g in report["gates"]
+    ]
     return table(headers, rows)
 
 

@@ -25,8 +25,14 @@ def build_ingest_dag(contract) -> DAG:
     with dagkit.continuous_dag(contract, "ingest", f"Validate and version batches of {name}", __doc__) as dag:
         landing = str(dagkit.paths().landing_for(name))
         sla = contract.freshness.no_batch_within
-        wait = LandingSensor(task_id="wait_for_batch", folder=landing, timeout=dagkit.silence_timeout(contract),
-                             sla=sla, retries=0, on_failure_callback=FeedAlert(name, sla, landing))
+        wait = LandingSensor(
+            task_id="wait_for_batch",
+            folder=landing,
+            timeout=dagkit.silence_timeout(contract),
+            sla=sla,
+            retries=0,
+            on_failure_callback=FeedAlert(name, sla, landing),
+        )
 
         validate = ValidateBatchOperator(task_id="validate_batch", contract=name, manifest=wait.output, retries=0)
 

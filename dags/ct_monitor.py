@@ -27,8 +27,13 @@ def _ingested_batches(name: str) -> list[dict]:
     params = context["params"]
     if not params.get("batch_id"):
         raise ValueError("a manual run of the monitor needs params batch_id and data_rev")
-    return [{"batch_id": params["batch_id"], "data_version": {"rev": params["data_rev"]},
-             "period_start": params.get("period_start")}]
+    return [
+        {
+            "batch_id": params["batch_id"],
+            "data_version": {"rev": params["data_rev"]},
+            "period_start": params.get("period_start"),
+        }
+    ]
 
 
 def build_monitor_dag(contract) -> DAG:
@@ -42,8 +47,11 @@ def build_monitor_dag(contract) -> DAG:
         default_args=dagkit.DEFAULT_ARGS,
         doc_md=__doc__,
         tags=["ct", name, "monitor"],
-        params={"batch_id": Param("", type="string"), "data_rev": Param("", type="string"),
-                "period_start": Param("", type="string")},
+        params={
+            "batch_id": Param("", type="string"),
+            "data_rev": Param("", type="string"),
+            "period_start": Param("", type="string"),
+        },
     ) as dag:
 
         @task
@@ -52,8 +60,9 @@ def build_monitor_dag(contract) -> DAG:
 
             from ml.steps.monitor import monitor_batch
 
-            monitored = [monitor_batch(dagkit.paths(), dagkit.contract_by_name(name), batch)
-                         for batch in _ingested_batches(name)]
+            monitored = [
+                monitor_batch(dagkit.paths(), dagkit.contract_by_name(name), batch) for batch in _ingested_batches(name)
+            ]
             push_report_link(get_current_context(), monitored[-1].get("report_html"))  # the newest batch's page
             return monitored
 

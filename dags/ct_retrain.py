@@ -68,8 +68,9 @@ def _approval(contract) -> GateApprovalOperator:
     spec = contract.gate.approval
     return GateApprovalOperator(
         task_id=APPROVAL_TASK,
-        subject=spec.subject or f"Promote {contract.model_name} version "
-                                "{{ ti.xcom_pull(task_ids='evaluate_gate')['version'] }} to champion?",
+        subject=spec.subject
+        or f"Promote {contract.model_name} version "
+        "{{ ti.xcom_pull(task_ids='evaluate_gate')['version'] }} to champion?",
         body="{{ approval_request(ti.xcom_pull(task_ids='evaluate_gate')) }}",
         defaults=GateApprovalOperator.REJECT,
         response_timeout=timedelta(seconds=duration_seconds(spec.timeout)),
@@ -86,8 +87,14 @@ def _failure_recorder(name: str):
 
         events = context["triggering_asset_events"].get(assets.drift_signal(name), [])
         signal = dict(events[-1].extra) if events else dict(context["params"].get("signal") or {})
-        record_retrain_failure(dagkit.paths(), dagkit.contract_by_name(name), signal, run_id=context["run_id"],
-                               task_id=context["ti"].task_id, error=str(context.get("exception") or ""))
+        record_retrain_failure(
+            dagkit.paths(),
+            dagkit.contract_by_name(name),
+            signal,
+            run_id=context["run_id"],
+            task_id=context["ti"].task_id,
+            error=str(context.get("exception") or ""),
+        )
 
     return record
 
@@ -104,9 +111,11 @@ def build_retrain_dag(contract) -> DAG:
         default_args={**dagkit.DEFAULT_ARGS, "on_failure_callback": _failure_recorder(name)},
         doc_md=__doc__,
         tags=["ct", name, "retrain"],
-        params={"reason": Param("", type="string", description="why: manual, schedule, ... (empty: inferred)"),
-                "data_rev": Param("", type="string", description="data revision to train on (empty: newest)"),
-                "signal": Param({}, type="object")},
+        params={
+            "reason": Param("", type="string", description="why: manual, schedule, ... (empty: inferred)"),
+            "data_rev": Param("", type="string", description="data revision to train on (empty: newest)"),
+            "signal": Param({}, type="object"),
+        },
         user_defined_macros=_approval_macros(name) if approval_required else None,
     ) as dag:
 
@@ -149,8 +158,12 @@ def build_retrain_dag(contract) -> DAG:
             from ml.gate.approval import record_rejection as record
 
             ti = get_current_context()["ti"]
-            return record(dagkit.paths(), dagkit.contract_by_name(name), ti.xcom_pull(task_ids="evaluate_gate"),
-                          ti.xcom_pull(task_ids=APPROVAL_TASK, key=ANSWER_KEY))
+            return record(
+                dagkit.paths(),
+                dagkit.contract_by_name(name),
+                ti.xcom_pull(task_ids="evaluate_gate"),
+                ti.xcom_pull(task_ids=APPROVAL_TASK, key=ANSWER_KEY),
+            )
 
         window = pin_training_window()
         gate = evaluate_gate(window, train_challenger(window))

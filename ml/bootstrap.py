@@ -17,8 +17,17 @@ logger = logging.getLogger(__name__)
 
 
 def init_platform(paths: PlatformPaths, contracts: list[Contract], *, with_gx: bool = True) -> None:
-    for folder in (paths.landing, paths.quarantine, paths.processed, paths.reports, paths.predictions,
-                   paths.ledger, paths.cache, paths.mlflow_artifacts, paths.mlflow_db.parent):
+    for folder in (
+        paths.landing,
+        paths.quarantine,
+        paths.processed,
+        paths.reports,
+        paths.predictions,
+        paths.ledger,
+        paths.cache,
+        paths.mlflow_artifacts,
+        paths.mlflow_db.parent,
+    ):
         folder.mkdir(parents=True, exist_ok=True)
     for contract in contracts:
         paths.landing_for(contract.name).mkdir(parents=True, exist_ok=True)

@@ -255,7 +255,8 @@ class ApprovalSpec(_Strict):
     timeout: str = Field("72h", description="how long to wait for an answer, e.g. 72h; then it is a rejection")
     subject: str | None = Field(None, description="headline of the request (default: names model and version)")
     approvers: tuple[Annotated[str, Field(min_length=1)], ...] = Field(
-        (), description="Airflow user ids who may answer; empty: anyone allowed to act on the DAG")
+        (), description="Airflow user ids who may answer; empty: anyone allowed to act on the DAG"
+    )
 
     @field_validator("timeout")
     @classmethod
@@ -283,7 +284,8 @@ class GatePolicy(_Strict):
     # A significant but tiny improvement is real on this holdout yet not worth a release (seed-to-seed
     # differences of ~0.003 AUC were promoted in 16-19 % of gates on the weather holdout, bench/results/gate.md).
     min_promoted_effect: Annotated[float, Field(ge=0)] = Field(
-        0.0, description="superiority: a significant effect below this is rejected as not worth a release")
+        0.0, description="superiority: a significant effect below this is rejected as not worth a release"
+    )
     margin: Annotated[float, Field(ge=0)] = 0.0
     power: Annotated[float, Field(gt=0, lt=1)] = 0.8
     threshold: Annotated[float, Field(gt=0, lt=1)] = 0.5
@@ -333,9 +335,11 @@ class TrainingSpec(_Strict):
     # Small tabular networks train faster on one thread: 1.5 s vs 5.6 s for the weather bootstrap on 2 cores.
     cpu_threads: Annotated[int, Field(ge=1)] = 1
     precision: Literal["auto", "fp32", "bf16"] = Field(
-        "auto", description="auto: bf16 autocast on a CUDA GPU that supports it, fp32 on the CPU")
+        "auto", description="auto: bf16 autocast on a CUDA GPU that supports it, fp32 on the CPU"
+    )
     lr_scaling: Literal["none", "linear", "sqrt"] = Field(
-        "none", description="scale learning_rate by (batch_size / base_batch_size), or its square root")
+        "none", description="scale learning_rate by (batch_size / base_batch_size), or its square root"
+    )
     base_batch_size: Annotated[int, Field(ge=1)] = 256
     compile: bool = Field(False, description="torch.compile the network (pays off on a GPU for long runs)")
     warm_start: bool = Field(False, description="fine-tune from the champion's weights instead of from scratch")
@@ -426,8 +430,10 @@ class Contract(_Strict):
                 raise ValueError(f"gate metric {metric!r} is for classification; use mae or rmse")
         bad_key = [c for c in self.label_key if c not in (self.timestamp, *names)]
         if bad_key:
-            raise ValueError(f"labels.key names {bad_key}, which are not the timestamp or a feature: labels join "
-                             f"to rows by columns the batch has; known: {[self.timestamp, *names]}")
+            raise ValueError(
+                f"labels.key names {bad_key}, which are not the timestamp or a feature: labels join "
+                f"to rows by columns the batch has; known: {[self.timestamp, *names]}"
+            )
         return self
 
     @property

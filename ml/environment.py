@@ -36,8 +36,13 @@ def driver_version() -> str:
     except Exception:  # noqa: BLE001 - NVML absent or no driver: fall through to nvidia-smi
         pass
     try:
-        result = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-                                capture_output=True, text=True, timeout=10, check=True)
+        result = subprocess.run(
+            ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
         return result.stdout.splitlines()[0].strip() or "unknown"
     except (OSError, subprocess.SubprocessError, IndexError):
         return "none"
@@ -47,12 +52,23 @@ def torch_environment(device: str) -> dict[str, str]:
     """torch, CUDA, cuDNN and driver versions, GPU name and count (strings, ready for MLflow tags)."""
     import torch
 
-    info = {"torch": torch.__version__, "cuda": str(torch.version.cuda), "machine": platform.machine(),
-            "cpu_count": str(cpu_count()), "torch_threads": str(torch.get_num_threads())}
+    info = {
+        "torch": torch.__version__,
+        "cuda": str(torch.version.cuda),
+        "machine": platform.machine(),
+        "cpu_count": str(cpu_count()),
+        "torch_threads": str(torch.get_num_threads()),
+    }
     if device == "cuda" and torch.cuda.is_available():
-        info.update({"cudnn": str(torch.backends.cudnn.version()), "driver": driver_version(),
-                     "gpu_count": str(torch.cuda.device_count()), "gpu_name": torch.cuda.get_device_name(0),
-                     "gpu_capability": ".".join(map(str, torch.cuda.get_device_capability(0)))})
+        info.update(
+            {
+                "cudnn": str(torch.backends.cudnn.version()),
+                "driver": driver_version(),
+                "gpu_count": str(torch.cuda.device_count()),
+                "gpu_name": torch.cuda.get_device_name(0),
+                "gpu_capability": ".".join(map(str, torch.cuda.get_device_capability(0))),
+            }
+        )
     else:
         info.update({"cudnn": "none", "driver": "none", "gpu_count": "0", "gpu_name": "none"})
     return info
@@ -65,8 +81,10 @@ def gpu_telemetry(device: str) -> dict[str, float]:
         return {}
     import torch
 
-    figures = {"gpu_memory_peak_mib": torch.cuda.max_memory_allocated() / 2**20,
-               "gpu_memory_reserved_mib": torch.cuda.memory_reserved() / 2**20}
+    figures = {
+        "gpu_memory_peak_mib": torch.cuda.max_memory_allocated() / 2**20,
+        "gpu_memory_reserved_mib": torch.cuda.memory_reserved() / 2**20,
+    }
     torch.cuda.reset_peak_memory_stats()
     try:
         figures["gpu_utilisation_pct"] = float(torch.cuda.utilization())

@@ -46,8 +46,9 @@ def ledger_path(ledger_dir: Path, contract: str) -> Path:
 def append_event(ledger_dir: Path, contract: str, kind: EventKind | str, /, **fields) -> dict:
     """Append one event; ``recorded_at`` is the wall clock (for people), never used for decisions."""
     if kind not in EventKind._value2member_map_:
-        raise LedgerError(f"unknown ledger event kind {kind!r}: declare it in ml.ledger.EventKind "
-                          f"(known: {', '.join(EventKind)})")
+        raise LedgerError(
+            f"unknown ledger event kind {kind!r}: declare it in ml.ledger.EventKind (known: {', '.join(EventKind)})"
+        )
     event = {**fields, "kind": str(kind), "contract": contract, "recorded_at": datetime.now(UTC).isoformat()}
     path = ledger_path(ledger_dir, contract)
     path.parent.mkdir(parents=True, exist_ok=True)

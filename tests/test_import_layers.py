@@ -75,7 +75,7 @@ def _absolute_module(node: ast.ImportFrom, importer: str, is_package: bool) -> s
         return node.module or ""
     base = importer.split(".")
     drop = node.level - 1 if is_package else node.level
-    base = base[:len(base) - drop]
+    base = base[: len(base) - drop]
     return ".".join([*base, node.module] if node.module else base)
 
 
@@ -112,9 +112,11 @@ def imports_of(path: Path, root: Path = REPO) -> list[Import]:
     importer = module_name(path, root)
     is_package = path.name == "__init__.py"
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    return [Import(importer, target, path, node.lineno)
-            for node in ast.walk(tree)
-            for target in _targets(node, importer, is_package, root)]
+    return [
+        Import(importer, target, path, node.lineno)
+        for node in ast.walk(tree)
+        for target in _targets(node, importer, is_package, root)
+    ]
 
 
 @functools.cache
@@ -243,8 +245,12 @@ def test_from_imports_resolve_to_the_submodule_when_there_is_one(tmp_path: Path)
         (package / name).touch()
     (package / "user.py").write_text("from ml.pkg import mod, sub, name\n\ndef f():\n    import airflow.models\n")
     found = [(i.importer, i.target) for i in imports_of(package / "user.py", root=tmp_path)]
-    assert found == [("ml.pkg.user", "ml.pkg.mod"), ("ml.pkg.user", "ml.pkg.sub"), ("ml.pkg.user", "ml.pkg"),
-                     ("ml.pkg.user", "airflow.models")]
+    assert found == [
+        ("ml.pkg.user", "ml.pkg.mod"),
+        ("ml.pkg.user", "ml.pkg.sub"),
+        ("ml.pkg.user", "ml.pkg"),
+        ("ml.pkg.user", "airflow.models"),
+    ]
     assert module_name(package / "__init__.py", root=tmp_path) == "ml.pkg"
 
 
@@ -259,42 +265,54 @@ def test_ml_has_no_import_cycle() -> None:
         "import cycles in ml/ (these modules import each other, directly or through others):\n"
         + "\n".join(_cycle_report(c, imports) for c in cycles)
         + "\nFix: move what they share into a lower module that imports none of them, or import the submodule that "
-        "defines a name instead of its package; a lazy import inside a function is still part of the cycle.")
+        "defines a name instead of its package; a lazy import inside a function is still part of the cycle."
+    )
 
 
 def test_steps_do_not_import_each_other() -> None:
-    offending = [i for i in ml_imports()
-                 if in_package(i.importer, STEPS) and in_package(i.target, STEPS) and i.target != i.importer]
+    offending = [
+        i
+        for i in ml_imports()
+        if in_package(i.importer, STEPS) and in_package(i.target, STEPS) and i.target != i.importer
+    ]
     assert not offending, _offences(
-        "ml.steps modules import other steps (each is one DAG task's entry point)", offending,
+        "ml.steps modules import other steps (each is one DAG task's entry point)",
+        offending,
         "move the shared code into the library package of its stage (ml.data, ml.drift, ml.training, ...) and "
-        "import it from there in both steps.")
+        "import it from there in both steps.",
+    )
 
 
 def test_only_the_replay_engine_imports_the_steps() -> None:
     library = [i for i in ml_imports() if not in_package(i.importer, STEPS) and i.importer not in STEPS_ENGINES]
     offending = [i for i in library if in_package(i.target, STEPS)]
     assert not offending, _offences(
-        f"library modules import ml.steps (allowed only in {sorted(STEPS_ENGINES)})", offending,
+        f"library modules import ml.steps (allowed only in {sorted(STEPS_ENGINES)})",
+        offending,
         "the steps sit on top of the library: move the code you need out of the step into the library package of "
-        "its stage and import it from there (the step then calls it too).")
+        "its stage and import it from there (the step then calls it too).",
+    )
 
 
 def test_ml_never_imports_airflow() -> None:
     offending = [i for i in ml_imports() if in_package(i.target, "airflow")]
     assert not offending, _offences(
-        "ml/ imports Airflow", offending,
+        "ml/ imports Airflow",
+        offending,
         "ml/ must run without Airflow (notebook, test, CLI): take what the task context gives as arguments and "
-        "keep Airflow code in dags/ or plugins/.")
+        "keep Airflow code in dags/ or plugins/.",
+    )
 
 
 def test_only_the_registry_imports_mlflow() -> None:
     offending = [i for i in ml_imports() if in_package(i.target, "mlflow") and not _mlflow_allowed(i.importer)]
     allowed = [*(f"{p}.*" for p in MLFLOW_PACKAGES), *sorted(MLFLOW_MODULES)]
     assert not offending, _offences(
-        f"modules outside {allowed} import mlflow", offending,
+        f"modules outside {allowed} import mlflow",
+        offending,
         "call a function of ml.registry (models, artifacts, lineage) or ml.registry.runs (the training "
-        "run's params, metrics and artifacts) instead, adding one there if it is missing.")
+        "run's params, metrics and artifacts) instead, adding one there if it is missing.",
+    )
 
 
 def package_of(module: str) -> str:
@@ -312,5 +330,7 @@ def test_stage_packages_depend_on_each_other_in_one_direction() -> None:
         members = set(cycle)
         edges = [i.where() for i in imports if package_of(i.importer) in members and package_of(i.target) in members]
         report.append(" <-> ".join(sorted(members)) + "\n    " + "\n    ".join(edges))
-    assert not cycles, ("stage packages import each other in a circle:\n  " + "\n  ".join(report) + "\nmove the "
-                        "shared code down into the lower package (or the root), so that imports point down the loop")
+    assert not cycles, (
+        "stage packages import each other in a circle:\n  " + "\n  ".join(report) + "\nmove the "
+        "shared code down into the lower package (or the root), so that imports point down the loop"
+    )

@@ -34,13 +34,29 @@ logger = logging.getLogger(__name__)
 LABELS_KIND = "labels"
 
 
-def publish_labels(frame: pd.DataFrame, *, contract: Contract, landing: Path, batch_id: str,
-                   period_start: pd.Timestamp, period_end: pd.Timestamp, produced_at: pd.Timestamp,
-                   payload: bytes | None = None) -> BatchManifest:
+def publish_labels(
+    frame: pd.DataFrame,
+    *,
+    contract: Contract,
+    landing: Path,
+    batch_id: str,
+    period_start: pd.Timestamp,
+    period_end: pd.Timestamp,
+    produced_at: pd.Timestamp,
+    payload: bytes | None = None,
+) -> BatchManifest:
     """Producer side: land the labels of batch ``batch_id`` (its key columns and target), manifest last."""
-    return publish_batch(frame[contract.label_columns], contract=contract.name, landing=landing, batch_id=batch_id,
-                         period_start=period_start, period_end=period_end, produced_at=produced_at,
-                         kind=LABELS_KIND, payload=payload)
+    return publish_batch(
+        frame[contract.label_columns],
+        contract=contract.name,
+        landing=landing,
+        batch_id=batch_id,
+        period_start=period_start,
+        period_end=period_end,
+        produced_at=produced_at,
+        kind=LABELS_KIND,
+        payload=payload,
+    )
 
 
 def labelled_rows(frame: pd.DataFrame, contract: Contract) -> tuple[pd.DataFrame, int]:
@@ -67,13 +83,19 @@ def join_labels(batch: pd.DataFrame, labels: pd.DataFrame, contract: Contract) -
     target, key = contract.target, list(contract.label_key)
     keys = batch[key].apply(comparable_keys)
     # a left merge keeps the batch's row order; one_to_one: a key twice on either side is an error, not a guess
-    matched = keys.merge(labels[key].apply(comparable_keys).assign(**{target: labels[target].to_numpy()}), on=key,
-                         how="left", validate="one_to_one")
+    matched = keys.merge(
+        labels[key].apply(comparable_keys).assign(**{target: labels[target].to_numpy()}),
+        on=key,
+        how="left",
+        validate="one_to_one",
+    )
     joined = batch.drop(columns=[target], errors="ignore")
     joined[target] = matched[target].to_numpy()
     if joined[target].isna().any():
-        raise ValueError(f"labels do not cover every row of the batch on {list(contract.label_key)}: check them "
-                         "with check_label_file first")
+        raise ValueError(
+            f"labels do not cover every row of the batch on {list(contract.label_key)}: check them "
+            "with check_label_file first"
+        )
     return joined[[c for c in contract.batch_columns if c in joined.columns]]
 
 

@@ -13,11 +13,13 @@ from ml.settings import PlatformPaths
 PREDICTION_COLUMN = "prediction"
 
 
-def save_predictions(paths: PlatformPaths, contract: Contract, batch_id: str, frame: pd.DataFrame,
-                      scores: np.ndarray, version: str) -> Path:
+def save_predictions(
+    paths: PlatformPaths, contract: Contract, batch_id: str, frame: pd.DataFrame, scores: np.ndarray, version: str
+) -> Path:
     """The prediction log: what the champion said about every row, kept for later label joins and audits."""
-    log = pd.DataFrame({contract.timestamp: frame[contract.timestamp], PREDICTION_COLUMN: scores,
-                        "model_version": version})
+    log = pd.DataFrame(
+        {contract.timestamp: frame[contract.timestamp], PREDICTION_COLUMN: scores, "model_version": version}
+    )
     if contract.target in frame.columns:
         log[contract.target] = frame[contract.target].to_numpy()
     target = paths.predictions_for(contract.name, batch_id)

@@ -84,8 +84,9 @@ def resolve_rev(repo: Path, rev: str) -> str:
     try:
         return _git(repo, "rev-parse", "--verify", f"{rev}^{{commit}}")
     except DataVersionError:
-        raise DataVersionError(f"{rev!r} is not a revision of the data repository {repo}; list them with "
-                               f"`git -C {repo} log --oneline`") from None
+        raise DataVersionError(
+            f"{rev!r} is not a revision of the data repository {repo}; list them with `git -C {repo} log --oneline`"
+        ) from None
 
 
 def pointer_md5(repo: Path, contract: str, rev: str = "HEAD") -> str | None:
@@ -102,8 +103,15 @@ def pointer_md5(repo: Path, contract: str, rev: str = "HEAD") -> str | None:
 def committed_batches(repo: Path, contract: str, rev: str = "HEAD") -> list[str]:
     """Batch ids in the dataset at ``rev``, in commit order (from the commit trailers)."""
     try:
-        log = _git(repo, "log", "--reverse", f"--format=%(trailers:key={BATCH_TRAILER},valueonly)", rev, "--",
-                   f"datasets/{contract}.dvc")
+        log = _git(
+            repo,
+            "log",
+            "--reverse",
+            f"--format=%(trailers:key={BATCH_TRAILER},valueonly)",
+            rev,
+            "--",
+            f"datasets/{contract}.dvc",
+        )
     except DataVersionError:
         return []
     return [line.strip() for line in log.splitlines() if line.strip()]
@@ -187,8 +195,10 @@ def commit_labels(repo: Path, contract: str, batch_id: str, frame: pd.DataFrame)
         dvc.add(str(folder))
         dvc.push()  # before the commit: a committed version is always readable from the remote
         _git(repo, "add", "-A", "datasets")
-        message = (f"Join labels of {contract} batch {batch_id} ({len(frame)} rows)\n\n"
-                   f"{LABELS_TRAILER}: {contract}/{batch_id}\n")
+        message = (
+            f"Join labels of {contract} batch {batch_id} ({len(frame)} rows)\n\n"
+            f"{LABELS_TRAILER}: {contract}/{batch_id}\n"
+        )
         # --allow-empty: a batch commit that ran between a crashed join and its retry may already hold the file
         _git(repo, "commit", "-q", "--allow-empty", "-m", message)
     else:

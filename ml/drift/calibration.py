@@ -160,8 +160,10 @@ class Calibration:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Calibration:
         if data.get("format") != FORMAT:
-            raise CalibrationError(f"not a drift calibration of format {FORMAT} (format={data.get('format')!r}): "
-                                   "recalibrate with ml.drift.calibration.calibrate")
+            raise CalibrationError(
+                f"not a drift calibration of format {FORMAT} (format={data.get('format')!r}): "
+                "recalibrate with ml.drift.calibration.calibrate"
+            )
         fields = dict(data)
         fields["columns"] = tuple(ColumnCalibration(**c) for c in data["columns"])
         return cls(**fields)
@@ -199,10 +201,16 @@ class CalibratedDecision:
         return bool(self.drifted_columns)
 
     def to_dict(self) -> dict:
-        return {"drifted": self.drifted, "drifted_columns": list(self.drifted_columns),
-                "columns": [dict(c) for c in self.columns], "batch_rows": self.batch_rows,
-                "calibrated_rows": self.calibrated_rows, "false_alarm_rate": self.false_alarm_rate,
-                "correction": self.correction, "notes": list(self.notes)}
+        return {
+            "drifted": self.drifted,
+            "drifted_columns": list(self.drifted_columns),
+            "columns": [dict(c) for c in self.columns],
+            "batch_rows": self.batch_rows,
+            "calibrated_rows": self.calibrated_rows,
+            "false_alarm_rate": self.false_alarm_rate,
+            "correction": self.correction,
+            "notes": list(self.notes),
+        }
 
 
 def column_alpha(false_alarm_rate: float, n_columns: int, correction: str) -> float:
@@ -214,9 +222,17 @@ def column_alpha(false_alarm_rate: float, n_columns: int, correction: str) -> fl
     raise CalibrationError(f"correction={correction!r}: use one of {list(CORRECTIONS)}")
 
 
-def calibrate(reference: ReferenceStats, *, batch_rows: int, false_alarm_rate: float = 0.01, draws: int = 10_000,
-              min_effect: float = 0.1, correction: str = "bonferroni", seed: int = 0,
-              stretches: Sequence[pd.DataFrame] | None = None) -> Calibration:
+def calibrate(
+    reference: ReferenceStats,
+    *,
+    batch_rows: int,
+    false_alarm_rate: float = 0.01,
+    draws: int = 10_000,
+    min_effect: float = 0.1,
+    correction: str = "bonferroni",
+    seed: int = 0,
+    stretches: Sequence[pd.DataFrame] | None = None,
+) -> Calibration:
     """Calibrate every column of ``reference`` (methods as its own settings resolve them) at ``batch_rows`` rows.
 
     ``stretches``: the reference's rows cut into batch periods (:func:`stretches_by_period`), when batches are
@@ -229,22 +245,44 @@ def calibrate(reference: ReferenceStats, *, batch_rows: int, false_alarm_rate: f
     alpha_col = column_alpha(false_alarm_rate, len(names), correction)
     if draws * alpha_col < MIN_TAIL_DRAWS:
         need = math.ceil(MIN_TAIL_DRAWS / alpha_col)
-        raise CalibrationError(f"draws={draws} leaves {draws * alpha_col:.1f} null draws beyond each column's "
-                               f"quantile (alpha per column {alpha_col:.5f} over {len(names)} columns); set draws >= "
-                               f"{need} or raise false_alarm_rate")
+        raise CalibrationError(
+            f"draws={draws} leaves {draws * alpha_col:.1f} null draws beyond each column's "
+            f"quantile (alpha per column {alpha_col:.5f} over {len(names)} columns); set draws >= "
+            f"{need} or raise false_alarm_rate"
+        )
     seeds = np.random.SeedSequence(seed).spawn(len(names))
     columns, sizes = [], {}
     refs = [(ref, NUMERIC) for ref in reference.numeric] + [(ref, CATEGORICAL) for ref in reference.categorical]
     for (ref, kind), child in zip(refs, seeds, strict=True):
         rng = np.random.default_rng(child)
-        column, n_ref = _calibrate_column(reference, ref, kind, batch_rows, draws, alpha_col, min_effect, rng,
-                                          None if wander is None else (wander[ref.name], len(stretches)))
+        column, n_ref = _calibrate_column(
+            reference,
+            ref,
+            kind,
+            batch_rows,
+            draws,
+            alpha_col,
+            min_effect,
+            rng,
+            None if wander is None else (wander[ref.name], len(stretches)),
+        )
         columns.append(column)
         sizes[ref.name] = n_ref
-    by_stretches = {} if wander is None else {"null": STRETCHES_NULL, "resample": "stretches",
-                                              "stretches": len(stretches)}
-    return Calibration(tuple(columns), float(false_alarm_rate), correction, alpha_col, int(batch_rows), sizes,
-                       int(draws), int(seed), float(min_effect), **by_stretches)
+    by_stretches = (
+        {} if wander is None else {"null": STRETCHES_NULL, "resample": "stretches", "stretches": len(stretches)}
+    )
+    return Calibration(
+        tuple(columns),
+        float(false_alarm_rate),
+        correction,
+        alpha_col,
+        int(batch_rows),
+        sizes,
+        int(draws),
+        int(seed),
+        float(min_effect),
+        **by_stretches,
+    )
 
 
 def stretches_by_period(ordered: pd.DataFrame, timestamp: str, period: str) -> list[pd.DataFrame]:
@@ -256,8 +294,10 @@ def stretches_by_period(ordered: pd.DataFrame, timestamp: str, period: str) -> l
     rows, as at the edges of a training window) are left out.
     """
     if timestamp not in ordered.columns:
-        raise CalibrationError(f"the reference has no timestamp column {timestamp!r} to cut it into {period} periods "
-                               f"(columns: {list(ordered.columns)}); retrain to store a reference with it")
+        raise CalibrationError(
+            f"the reference has no timestamp column {timestamp!r} to cut it into {period} periods "
+            f"(columns: {list(ordered.columns)}); retrain to store a reference with it"
+        )
     frame = ordered.assign(**{timestamp: pd.to_datetime(ordered[timestamp])})
     groups = [g for _, g in frame.groupby(pd.Grouper(key=timestamp, freq=period)) if len(g)]
     median = np.median([len(g) for g in groups]) if groups else 0
@@ -279,13 +319,16 @@ def stretch_wander(stretches: Sequence[pd.DataFrame], reference: ReferenceStats)
     if len(stretches) < MIN_STRETCHES:
         raise CalibrationError(
             f"null 'stretches' needs at least {MIN_STRETCHES} stretches (batch periods) in the reference, it has "
-            f"{len(stretches)}: keep a longer training window or calibrate with resample: rows")
+            f"{len(stretches)}: keep a longer training window or calibrate with resample: rows"
+        )
     unsupported = [c.name for c in reference.categorical] + [
-        c.name for c in reference.numeric if _resolve_method(reference, c, NUMERIC) != "wasserstein"]
+        c.name for c in reference.numeric if _resolve_method(reference, c, NUMERIC) != "wasserstein"
+    ]
     if unsupported:
         raise CalibrationError(
             f"null 'stretches' is only calibrated for numeric columns scored by normed Wasserstein; {unsupported} "
-            "are not: set drift.method: wasserstein, drop those columns from drift, or calibrate with resample: rows")
+            "are not: set drift.method: wasserstein, drop those columns from drift, or calibrate with resample: rows"
+        )
     wander = {}
     for ref in reference.numeric:
         if any(ref.name not in s.columns for s in stretches):
@@ -302,8 +345,9 @@ def stretch_wander(stretches: Sequence[pd.DataFrame], reference: ReferenceStats)
     return wander
 
 
-def evaluate(calibration: Calibration, stats: Sequence[ColumnStat],
-             effects: Mapping[str, float | None] | None = None) -> CalibratedDecision:
+def evaluate(
+    calibration: Calibration, stats: Sequence[ColumnStat], effects: Mapping[str, float | None] | None = None
+) -> CalibratedDecision:
     """Judge a batch from its per-column statistics (``ml.drift.compare.compare`` with the calibrated methods).
 
     ``effects``: each column's effect size (normed Wasserstein / Jensen-Shannon); columns whose method already is
@@ -312,8 +356,11 @@ def evaluate(calibration: Calibration, stats: Sequence[ColumnStat],
     """
     by_name = {s.column: s for s in stats}
     rows = max((s.n_current for s in stats), default=0)
-    notes = [] if rows == calibration.batch_rows else [
-        f"batch of {rows} rows judged with thresholds calibrated at {calibration.batch_rows} rows"]
+    notes = (
+        []
+        if rows == calibration.batch_rows
+        else [f"batch of {rows} rows judged with thresholds calibrated at {calibration.batch_rows} rows"]
+    )
     columns, drifted = [], []
     for cal in calibration.columns:
         stat = by_name.get(cal.column)
@@ -323,8 +370,15 @@ def evaluate(calibration: Calibration, stats: Sequence[ColumnStat],
             notes.append(note)
         if row["drifted"]:
             drifted.append(cal.column)
-    return CalibratedDecision(tuple(columns), tuple(drifted), rows, calibration.batch_rows,
-                              calibration.false_alarm_rate, calibration.correction, tuple(notes))
+    return CalibratedDecision(
+        tuple(columns),
+        tuple(drifted),
+        rows,
+        calibration.batch_rows,
+        calibration.false_alarm_rate,
+        calibration.correction,
+        tuple(notes),
+    )
 
 
 def effect_stats(reference: ReferenceStats) -> ReferenceStats:
@@ -334,8 +388,9 @@ def effect_stats(reference: ReferenceStats) -> ReferenceStats:
     return replace(reference, methods=methods, thresholds=dict.fromkeys(methods), _device_cache={})
 
 
-def judge_batch(calibration: Calibration, reference: ReferenceStats, current: pd.DataFrame,
-                threads: int | None = None) -> CalibratedDecision:
+def judge_batch(
+    calibration: Calibration, reference: ReferenceStats, current: pd.DataFrame, threads: int | None = None
+) -> CalibratedDecision:
     """Compare ``current`` with ``reference`` (``ml.drift.stats``, ``threads`` workers) and judge it."""
     stats = compare(reference, current, threads=threads)
     needs_effect = [c for c in calibration.columns if c.method != c.effect_method]
@@ -349,23 +404,40 @@ def judge_batch(calibration: Calibration, reference: ReferenceStats, current: pd
 # Judging one column
 
 
-def _judge(cal: ColumnCalibration, stat: ColumnStat | None, effects: Mapping[str, float | None] | None
-           ) -> tuple[dict, str | None]:
-    row = {"column": cal.column, "method": cal.method, "score_kind": cal.score_kind, "score": None,
-           "threshold": cal.threshold, "effect": None, "effect_method": cal.effect_method,
-           "min_effect": cal.min_effect, "beyond_threshold": False, "drifted": False, "status": "missing"}
+def _judge(
+    cal: ColumnCalibration, stat: ColumnStat | None, effects: Mapping[str, float | None] | None
+) -> tuple[dict, str | None]:
+    row = {
+        "column": cal.column,
+        "method": cal.method,
+        "score_kind": cal.score_kind,
+        "score": None,
+        "threshold": cal.threshold,
+        "effect": None,
+        "effect_method": cal.effect_method,
+        "min_effect": cal.min_effect,
+        "beyond_threshold": False,
+        "drifted": False,
+        "status": "missing",
+    }
     if stat is None:
         return row, f"{cal.column}: no statistic for this column"
     row["status"] = stat.status
     if stat.status != OK or stat.score is None:
         return row, f"{cal.column}: {stat.status} {stat.detail}".strip()
     if stat.method != cal.method:
-        raise CalibrationError(f"column {cal.column!r} was scored with {stat.method!r} but calibrated for "
-                               f"{cal.method!r}: score batches with the reference statistics the calibration used")
+        raise CalibrationError(
+            f"column {cal.column!r} was scored with {stat.method!r} but calibrated for "
+            f"{cal.method!r}: score batches with the reference statistics the calibration used"
+        )
     effect = stat.score if cal.method == cal.effect_method else (effects or {}).get(cal.column)
     beyond = stat.score <= cal.threshold if cal.score_kind == "p_value" else stat.score >= cal.threshold
-    row.update(score=stat.score, effect=effect, beyond_threshold=bool(beyond),
-               drifted=bool(beyond and effect is not None and effect >= cal.min_effect))
+    row.update(
+        score=stat.score,
+        effect=effect,
+        beyond_threshold=bool(beyond),
+        drifted=bool(beyond and effect is not None and effect >= cal.min_effect),
+    )
     return row, None if effect is not None else f"{cal.column}: no effect size"
 
 
@@ -373,28 +445,51 @@ def _judge(cal: ColumnCalibration, stat: ColumnStat | None, effects: Mapping[str
 # Calibrating one column
 
 
-def _calibrate_column(reference: ReferenceStats, ref: Any, kind: str, batch_rows: int, draws: int,
-                      alpha_col: float, min_effect: float, rng: np.random.Generator,
-                      wander: tuple[float, int] | None) -> tuple[ColumnCalibration, int]:
+def _calibrate_column(
+    reference: ReferenceStats,
+    ref: Any,
+    kind: str,
+    batch_rows: int,
+    draws: int,
+    alpha_col: float,
+    min_effect: float,
+    rng: np.random.Generator,
+    wander: tuple[float, int] | None,
+) -> tuple[ColumnCalibration, int]:
     if ref.status != OK:
-        raise CalibrationError(f"column {ref.name!r}: the reference is {ref.status} ({ref.detail}); fix the reference "
-                               "data or drop the column from the contract's features")
+        raise CalibrationError(
+            f"column {ref.name!r}: the reference is {ref.status} ({ref.detail}); fix the reference "
+            "data or drop the column from the contract's features"
+        )
     method = _resolve_method(reference, ref, kind)
     n_ref = len(ref.values) if kind == NUMERIC else ref.n
     if method in P_VALUE:  # the test's p-value already has a known null: its level is the threshold
-        return ColumnCalibration(ref.name, kind, method, "p_value", alpha_col, float(min_effect), EFFECT_METHOD[kind],
-                                 "p_value", None, None), n_ref
+        return ColumnCalibration(
+            ref.name, kind, method, "p_value", alpha_col, float(min_effect), EFFECT_METHOD[kind], "p_value", None, None
+        ), n_ref
     if wander is None:
         null = _null_scores(reference, ref, kind, method, batch_rows, draws, rng)
     else:  # stretch_wander checked the method: normed Wasserstein
         null = _wandering_wasserstein_null(ref.values, batch_rows, draws, rng, *wander)
     if not np.all(np.isfinite(null)):
-        raise CalibrationError(f"column {ref.name!r}: {method} is not finite on some resamples of the reference "
-                               "(e.g. a constant column); drop the column or choose another drift.method")
+        raise CalibrationError(
+            f"column {ref.name!r}: {method} is not finite on some resamples of the reference "
+            "(e.g. a constant column); drop the column or choose another drift.method"
+        )
     threshold = float(np.quantile(null, 1 - alpha_col, method="higher"))
-    column = ColumnCalibration(ref.name, kind, method, "distance", threshold, float(min_effect), EFFECT_METHOD[kind],
-                               "bootstrap", float(np.median(null)), float(null.max()),
-                               None if wander is None else wander[0])
+    column = ColumnCalibration(
+        ref.name,
+        kind,
+        method,
+        "distance",
+        threshold,
+        float(min_effect),
+        EFFECT_METHOD[kind],
+        "bootstrap",
+        float(np.median(null)),
+        float(null.max()),
+        None if wander is None else wander[0],
+    )
     return column, n_ref
 
 
@@ -410,13 +505,16 @@ def _resolve_method(reference: ReferenceStats, ref: Any, kind: str) -> str:
         return "wasserstein"
     if kind == NUMERIC and len(ref.distinct) > _FEW_DISTINCT:
         return "ks"
-    raise CalibrationError(f"column {ref.name!r}: with {n_ref} reference values (<= 1000) Evidently picks "
-                           "chi-square or Z, which is not calibrated here; set drift.method (e.g. psi or "
-                           "jensenshannon) or keep a larger reference")
+    raise CalibrationError(
+        f"column {ref.name!r}: with {n_ref} reference values (<= 1000) Evidently picks "
+        "chi-square or Z, which is not calibrated here; set drift.method (e.g. psi or "
+        "jensenshannon) or keep a larger reference"
+    )
 
 
-def _null_scores(reference: ReferenceStats, ref: Any, kind: str, method: str, batch_rows: int, draws: int,
-                 rng: np.random.Generator) -> np.ndarray:
+def _null_scores(
+    reference: ReferenceStats, ref: Any, kind: str, method: str, batch_rows: int, draws: int, rng: np.random.Generator
+) -> np.ndarray:
     if kind == CATEGORICAL:
         return _shares_null(ref.counts, method, batch_rows, draws, rng)
     values = ref.values
@@ -454,8 +552,7 @@ def _wasserstein_null(values: np.ndarray, batch_rows: int, draws: int, rng: np.r
     for chunk in _chunks(draws, n_ref):
         ref_counts = _resample_counts(n_ref, n_ref, chunk, rng)
         mean = ref_counts @ values / n_ref
-        std = np.sqrt(np.maximum(ref_counts @ (values - values.mean()) ** 2 / n_ref - (mean - values.mean()) ** 2,
-                                 0.0))
+        std = np.sqrt(np.maximum(ref_counts @ (values - values.mean()) ** 2 / n_ref - (mean - values.mean()) ** 2, 0.0))
         ref_cdf = np.cumsum(ref_counts, axis=1, dtype=np.float64) / n_ref
         del ref_counts
         ref_cdf -= np.cumsum(_resample_counts(n_ref, batch_rows, chunk, rng), axis=1, dtype=np.float64) / batch_rows
@@ -464,8 +561,9 @@ def _wasserstein_null(values: np.ndarray, batch_rows: int, draws: int, rng: np.r
     return np.concatenate(out)
 
 
-def _wandering_wasserstein_null(values: np.ndarray, batch_rows: int, draws: int, rng: np.random.Generator,
-                                wander: float, stretches: int) -> np.ndarray:
+def _wandering_wasserstein_null(
+    values: np.ndarray, batch_rows: int, draws: int, rng: np.random.Generator, wander: float, stretches: int
+) -> np.ndarray:
     """Normed Wasserstein between resampled pseudo-references and pseudo-batches moved by a wandering mean.
 
     Each pseudo-batch is shifted by ``delta * sd``, ``delta = wander * sqrt(1 + 1 / k) * T`` with ``T`` Student's
@@ -489,15 +587,15 @@ def _wandering_wasserstein_null(values: np.ndarray, batch_rows: int, draws: int,
     for chunk in _chunks(draws, n_ref + batch_rows):
         pseudo_ref = values[np.sort(rng.integers(0, n_ref, size=(chunk, n_ref)), axis=1)]
         pseudo_cur = values[np.sort(rng.integers(0, n_ref, size=(chunk, batch_rows)), axis=1)]
-        pseudo_cur += (rng.standard_t(stretches - 1, size=chunk) * (wander * math.sqrt(1 + 1 / stretches) * sd)
-                       )[:, None]
+        pseudo_cur += (rng.standard_t(stretches - 1, size=chunk) * (wander * math.sqrt(1 + 1 / stretches) * sd))[
+            :, None
+        ]
         distance = np.abs(pseudo_ref[:, ref_at] - pseudo_cur[:, cur_at]) @ width
         out.append(distance / np.maximum(pseudo_ref.std(axis=1), 0.001))
     return np.concatenate(out)
 
 
-def _shares_null(counts: np.ndarray, method: str, batch_rows: int, draws: int, rng: np.random.Generator
-                 ) -> np.ndarray:
+def _shares_null(counts: np.ndarray, method: str, batch_rows: int, draws: int, rng: np.random.Generator) -> np.ndarray:
     """Jensen-Shannon or PSI between resampled category (or value) shares, Evidently's formulas via drift_stats."""
     from ml.drift.stats import share_score
 
@@ -512,8 +610,9 @@ def _shares_null(counts: np.ndarray, method: str, batch_rows: int, draws: int, r
     return scores
 
 
-def _generic_null(reference: ReferenceStats, ref: Any, batch_rows: int, draws: int, rng: np.random.Generator
-                  ) -> np.ndarray:
+def _generic_null(
+    reference: ReferenceStats, ref: Any, batch_rows: int, draws: int, rng: np.random.Generator
+) -> np.ndarray:
     """Any other method: ``ml.drift.stats`` on each pair of resamples (exact, one compare per draw)."""
     values, name = ref.values, ref.name
     method, threshold = reference.methods.get(name), reference.thresholds.get(name)
@@ -535,23 +634,40 @@ def _check_settings(batch_rows: Any, rate: Any, draws: Any, min_effect: Any, cor
     if not is_int(batch_rows) or batch_rows < 2:
         raise CalibrationError(f"batch_rows={batch_rows!r}: give the batch size to calibrate for, an integer >= 2")
     if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 < rate < 0.5:
-        raise CalibrationError(f"false_alarm_rate={rate!r}: give the target false alarms per stable batch, a number "
-                               "in (0, 0.5), e.g. 0.01 for one in 100 batches")
+        raise CalibrationError(
+            f"false_alarm_rate={rate!r}: give the target false alarms per stable batch, a number "
+            "in (0, 0.5), e.g. 0.01 for one in 100 batches"
+        )
     if not is_int(draws) or draws < 100:
         raise CalibrationError(f"draws={draws!r}: give the number of bootstrap draws, an integer >= 100")
-    if isinstance(min_effect, bool) or not isinstance(min_effect, int | float) or not (
-            math.isfinite(min_effect) and min_effect >= 0):
-        raise CalibrationError(f"min_effect={min_effect!r}: give the smallest effect worth an alarm, a finite number "
-                               ">= 0 (normed Wasserstein in reference standard deviations; 0 switches the floor off)")
+    if (
+        isinstance(min_effect, bool)
+        or not isinstance(min_effect, int | float)
+        or not (math.isfinite(min_effect) and min_effect >= 0)
+    ):
+        raise CalibrationError(
+            f"min_effect={min_effect!r}: give the smallest effect worth an alarm, a finite number "
+            ">= 0 (normed Wasserstein in reference standard deviations; 0 switches the floor off)"
+        )
     if correction not in CORRECTIONS:
         raise CalibrationError(f"correction={correction!r}: use one of {list(CORRECTIONS)}")
     if not is_int(seed) or seed < 0:
         raise CalibrationError(f"seed={seed!r}: give a non-negative integer seed")
 
 
-def cached_calibration(path: str | Path, reference: ReferenceStats, *, batch_rows: int, false_alarm_rate: float,
-                       draws: int, min_effect: float, correction: str, seed: int, resample: str = "rows",
-                       stretches: Sequence[pd.DataFrame] | None = None) -> Calibration:
+def cached_calibration(
+    path: str | Path,
+    reference: ReferenceStats,
+    *,
+    batch_rows: int,
+    false_alarm_rate: float,
+    draws: int,
+    min_effect: float,
+    correction: str,
+    seed: int,
+    resample: str = "rows",
+    stretches: Sequence[pd.DataFrame] | None = None,
+) -> Calibration:
     """The calibration stored at ``path`` when it was made with these settings, else a new one saved there.
 
     ``resample="stretches"`` needs ``stretches``, the reference cut into batch periods (see :func:`calibrate`).
@@ -561,16 +677,25 @@ def cached_calibration(path: str | Path, reference: ReferenceStats, *, batch_row
     if resample == "stretches" and stretches is None:
         raise CalibrationError("resample='stretches' needs the reference cut into batch periods (stretches=...)")
     path = Path(path)
-    settings = {"batch_rows": batch_rows, "false_alarm_rate": false_alarm_rate, "draws": draws,
-                "min_effect": min_effect, "correction": correction, "seed": seed}
+    settings = {
+        "batch_rows": batch_rows,
+        "false_alarm_rate": false_alarm_rate,
+        "draws": draws,
+        "min_effect": min_effect,
+        "correction": correction,
+        "seed": seed,
+    }
     if path.exists():
         try:
             stored = Calibration.load(path)
         except (CalibrationError, ValueError, TypeError, KeyError) as error:
             logger.warning("drift calibration %s unreadable (%s): recalibrating", path, error)
         else:
-            if ({k: getattr(stored, k) for k in settings} == settings and stored.resample == resample
-                    and set(stored.reference_rows) == set(reference.columns)):
+            if (
+                {k: getattr(stored, k) for k in settings} == settings
+                and stored.resample == resample
+                and set(stored.reference_rows) == set(reference.columns)
+            ):
                 return stored
     calibration = calibrate(reference, **settings, stretches=stretches if resample == "stretches" else None)
     path.parent.mkdir(parents=True, exist_ok=True)

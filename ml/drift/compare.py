@@ -33,8 +33,14 @@ if TYPE_CHECKING:
     from ml.drift.stats import _NumericRef
 
 
-def compare(reference: ReferenceStats, current: pd.DataFrame, *, backend: str = "numpy", device: str | None = None,
-            threads: int | None = None) -> list[ColumnStat]:
+def compare(
+    reference: ReferenceStats,
+    current: pd.DataFrame,
+    *,
+    backend: str = "numpy",
+    device: str | None = None,
+    threads: int | None = None,
+) -> list[ColumnStat]:
     """Drift of every column of ``reference`` in ``current``, in the reference's column order.
 
     ``backend="numpy"`` uses ``threads`` workers (default: the cores this process may use); ``backend="torch"``
@@ -59,8 +65,11 @@ def compare(reference: ReferenceStats, current: pd.DataFrame, *, backend: str = 
         numeric = numeric_columns_torch(reference, usable, current, device)
     by_name.update((s.column, s) for s in numeric)
     for ref in reference.categorical:
-        by_name[ref.name] = (categorical_column(reference, ref, current[ref.name]) if ref.name in current.columns
-                             else _missing(reference, ref.name, CATEGORICAL, ref.n))
+        by_name[ref.name] = (
+            categorical_column(reference, ref, current[ref.name])
+            if ref.name in current.columns
+            else _missing(reference, ref.name, CATEGORICAL, ref.n)
+        )
     return [by_name[name] for name in reference.columns]
 
 
@@ -71,8 +80,18 @@ def drift_share(stats: Sequence[ColumnStat]) -> float:
 
 def _missing(reference: ReferenceStats, name: str, kind: str, n_reference: int) -> ColumnStat:
     method = reference.methods.get(name)
-    return ColumnStat(name, kind, method, None, column_threshold(reference, name, method), False, MISSING,
-                      "current: the column is not in the frame", n_reference, 0)
+    return ColumnStat(
+        name,
+        kind,
+        method,
+        None,
+        column_threshold(reference, name, method),
+        False,
+        MISSING,
+        "current: the column is not in the frame",
+        n_reference,
+        0,
+    )
 
 
 def _numeric_input_problem(ref: _NumericRef, current: pd.DataFrame) -> ColumnStat | None:
@@ -80,12 +99,31 @@ def _numeric_input_problem(ref: _NumericRef, current: pd.DataFrame) -> ColumnSta
         return _missing_numeric(ref)
     series = current[ref.name]
     if not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
-        return ColumnStat(ref.name, NUMERIC, None, None, None, False, WRONG_TYPE,
-                          f"current: dtype {series.dtype} is not numeric (convert it with pd.to_numeric)",
-                          len(ref.values), 0)
+        return ColumnStat(
+            ref.name,
+            NUMERIC,
+            None,
+            None,
+            None,
+            False,
+            WRONG_TYPE,
+            f"current: dtype {series.dtype} is not numeric (convert it with pd.to_numeric)",
+            len(ref.values),
+            0,
+        )
     return None
 
 
 def _missing_numeric(ref: _NumericRef) -> ColumnStat:
-    return ColumnStat(ref.name, NUMERIC, None, None, None, False, MISSING, "current: the column is not in the frame",
-                      len(ref.values), 0)
+    return ColumnStat(
+        ref.name,
+        NUMERIC,
+        None,
+        None,
+        None,
+        False,
+        MISSING,
+        "current: the column is not in the frame",
+        len(ref.values),
+        0,
+    )

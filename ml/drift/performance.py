@@ -21,8 +21,9 @@ def performance_check(contract: Contract, labels: np.ndarray, scores: np.ndarray
     if spec is None or expected is None:
         return {"checked": False, "why": "no performance policy or no recorded holdout metric"}
     try:
-        value, low, high = metric_confidence_interval(spec.metric, labels, scores, alpha=spec.alpha,
-                                                      threshold=contract.gate.threshold)
+        value, low, high = metric_confidence_interval(
+            spec.metric, labels, scores, alpha=spec.alpha, threshold=contract.gate.threshold
+        )
     except GateInputError as error:
         return {"checked": False, "why": str(error)}
     z = norm.ppf(1 - spec.alpha)
@@ -31,5 +32,12 @@ def performance_check(contract: Contract, labels: np.ndarray, scores: np.ndarray
     se = float(np.hypot(se_batch, se_expected)) or 1e-12
     bound = float(expected) - spec.min_drop
     p_value = float(norm.cdf((value - bound) / se))
-    return {"checked": True, "metric": spec.metric, "value": float(value), "expected": float(expected),
-            "min_drop": spec.min_drop, "p_value": p_value, "dropped": p_value < spec.alpha}
+    return {
+        "checked": True,
+        "metric": spec.metric,
+        "value": float(value),
+        "expected": float(expected),
+        "min_drop": spec.min_drop,
+        "p_value": p_value,
+        "dropped": p_value < spec.alpha,
+    }

@@ -61,7 +61,7 @@ def _last_index(events: list[dict], matches) -> int | None:
 def _after_last(events: list[dict], kinds: set[str]) -> list[dict]:
     """Events after the last one whose kind is in ``kinds``."""
     index = _last_index(events, lambda event: event["kind"] in kinds)
-    return events if index is None else events[index + 1:]
+    return events if index is None else events[index + 1 :]
 
 
 def _rejected(event: dict) -> bool:
@@ -141,27 +141,43 @@ def decide(policy: DriftPolicy, events: list[dict], current: MonitoredBatch) -> 
     if pending is not None and pending.batch_id != current.batch_id:
         return PolicyDecision(False, None, f"merged into pending signal from batch {pending.batch_id}")
     if current.no_champion:
-        return PolicyDecision(True, "bootstrap", "no champion yet: train the first model", current.batch_id,
-                              current.period_start)
+        return PolicyDecision(
+            True, "bootstrap", "no champion yet: train the first model", current.batch_id, current.period_start
+        )
     acknowledged = acknowledged_columns(events)
     if not counts_as_drifted(current, acknowledged):
-        return PolicyDecision(False, None, f"only acknowledged columns drifted ({', '.join(sorted(acknowledged))}): "
-                                           "a rejected retrain already answered that shift")
+        return PolicyDecision(
+            False,
+            None,
+            f"only acknowledged columns drifted ({', '.join(sorted(acknowledged))}): "
+            "a rejected retrain already answered that shift",
+        )
     decision = _last_decision(events)
     monitored = _monitored_since(events, 0 if decision is None else decision + 1)
     since_decision = len(monitored)
     if decision is not None and since_decision <= policy.cooldown_batches:
-        return PolicyDecision(False, None, f"cooldown: {since_decision} of {policy.cooldown_batches} batches since "
-                                           "the last retrain decision")
-    window = monitored[-policy.debounce.m:]
+        return PolicyDecision(
+            False,
+            None,
+            f"cooldown: {since_decision} of {policy.cooldown_batches} batches since the last retrain decision",
+        )
+    window = monitored[-policy.debounce.m :]
     drifted = [e for e in window if counts_as_drifted(e, acknowledged)]
     if len(drifted) < policy.debounce.k:
-        return PolicyDecision(False, None, f"debounce: {len(drifted)} of last {len(window)} batches drifted, "
-                                           f"need {policy.debounce.k} of {policy.debounce.m}")
+        return PolicyDecision(
+            False,
+            None,
+            f"debounce: {len(drifted)} of last {len(window)} batches drifted, "
+            f"need {policy.debounce.k} of {policy.debounce.m}",
+        )
     onset = drifted[0]
-    return PolicyDecision(True, _main_reason(current.reasons),
-                          f"{len(drifted)} of last {len(window)} batches drifted (need {policy.debounce.k} of "
-                          f"{policy.debounce.m})", onset.batch_id, onset.period_start)
+    return PolicyDecision(
+        True,
+        _main_reason(current.reasons),
+        f"{len(drifted)} of last {len(window)} batches drifted (need {policy.debounce.k} of {policy.debounce.m})",
+        onset.batch_id,
+        onset.period_start,
+    )
 
 
 def unemitted_signals(events: list[dict]) -> list[dict]:
@@ -171,5 +187,8 @@ def unemitted_signals(events: list[dict]) -> list[dict]:
     events itself then, so a drift sensor must not start their retrains again.
     """
     emitted = {e.get("signal_id") for e in events if e["kind"] == EventKind.DRIFT_SIGNAL_EMITTED}
-    return [e for e in events if e["kind"] == EventKind.DRIFT_SIGNAL and e.get("signal_id")
-            and e["signal_id"] not in emitted]
+    return [
+        e
+        for e in events
+        if e["kind"] == EventKind.DRIFT_SIGNAL and e.get("signal_id") and e["signal_id"] not in emitted
+    ]

@@ -81,9 +81,25 @@ class DriftSignal:
 
     # Keys written only when set: a signal from labels carries its labels report, others do not.
     _OPTIONAL = ("labels_report_html", "labels_report_json")
-    _ORDER = ("signal_id", "contract", "reason", "batch_id", "data_rev", "onset_batch", "onset_period_start",
-              "report_id", "report_html", "report_json", "labels_report_html", "labels_report_json",
-              "drifted_columns", "prediction_drift", "drift_share", "performance", "explanation")
+    _ORDER = (
+        "signal_id",
+        "contract",
+        "reason",
+        "batch_id",
+        "data_rev",
+        "onset_batch",
+        "onset_period_start",
+        "report_id",
+        "report_html",
+        "report_json",
+        "labels_report_html",
+        "labels_report_json",
+        "drifted_columns",
+        "prediction_drift",
+        "drift_share",
+        "performance",
+        "explanation",
+    )
 
     @classmethod
     def from_dict(cls, data: dict | None) -> DriftSignal:
@@ -99,14 +115,25 @@ class DriftSignal:
     @classmethod
     def confirmed(cls, contract: str, signal_id: str, monitored: MonitoredBatch, decision: Any) -> DriftSignal:
         """The signal a policy decision confirmed on ``monitored`` (``decision`` is a PolicyDecision)."""
-        return cls(signal_id=signal_id, contract=contract, reason=decision.reason, batch_id=monitored.batch_id,
-                   data_rev=monitored.data_rev, onset_batch=decision.onset_batch,
-                   onset_period_start=decision.onset_period_start, report_id=monitored.report_id,
-                   report_html=monitored.report_html, report_json=monitored.report_json,
-                   labels_report_html=monitored.labels_report_html, labels_report_json=monitored.labels_report_json,
-                   drifted_columns=monitored.drifted_columns, prediction_drift=monitored.prediction_drift,
-                   drift_share=monitored.drift_share, performance=monitored.performance,
-                   explanation=decision.explanation)
+        return cls(
+            signal_id=signal_id,
+            contract=contract,
+            reason=decision.reason,
+            batch_id=monitored.batch_id,
+            data_rev=monitored.data_rev,
+            onset_batch=decision.onset_batch,
+            onset_period_start=decision.onset_period_start,
+            report_id=monitored.report_id,
+            report_html=monitored.report_html,
+            report_json=monitored.report_json,
+            labels_report_html=monitored.labels_report_html,
+            labels_report_json=monitored.labels_report_json,
+            drifted_columns=monitored.drifted_columns,
+            prediction_drift=monitored.prediction_drift,
+            drift_share=monitored.drift_share,
+            performance=monitored.performance,
+            explanation=decision.explanation,
+        )
 
     def to_dict(self) -> dict:
         """The ledger's and the asset event's form (the keys and order the ledger has always held)."""

@@ -41,11 +41,15 @@ def plausible_values(frame: pd.DataFrame, contract: Contract) -> tuple[pd.DataFr
     """
     masks = {}
     for feature in contract.features:
-        if feature.is_numeric and feature.name in frame.columns and (feature.min is not None or
-                                                                      feature.max is not None):
+        if (
+            feature.is_numeric
+            and feature.name in frame.columns
+            and (feature.min is not None or feature.max is not None)
+        ):
             values = pd.to_numeric(frame[feature.name], errors="coerce")
             outside = (values < feature.min if feature.min is not None else False) | (
-                values > feature.max if feature.max is not None else False)
+                values > feature.max if feature.max is not None else False
+            )
             if outside.any():
                 masks[feature.name] = outside
     if not masks:
@@ -61,13 +65,23 @@ def reference_drift_stats(reference: pd.DataFrame, contract: Contract):
     from ml.drift.stats import ReferenceStats
 
     numeric, categorical = drift_columns(contract)
-    return ReferenceStats.from_frame(plausible_values(reference, contract)[0], numeric=numeric,
-                                     categorical=categorical, method=contract.drift.method,
-                                     threshold=contract.drift.threshold)
+    return ReferenceStats.from_frame(
+        plausible_values(reference, contract)[0],
+        numeric=numeric,
+        categorical=categorical,
+        method=contract.drift.method,
+        threshold=contract.drift.threshold,
+    )
 
 
-def calibrated_drift(paths: PlatformPaths, contract: Contract, run_id: str, reference_stats, current: pd.DataFrame,
-                     reference: pd.DataFrame):
+def calibrated_drift(
+    paths: PlatformPaths,
+    contract: Contract,
+    run_id: str,
+    reference_stats,
+    current: pd.DataFrame,
+    reference: pd.DataFrame,
+):
     """The batch judged by thresholds calibrated on the champion's reference at the batch's size (cached).
 
     Calibrations are computed on first use and cached under ``CT_HOME/drift_calibration/<contract>/`` per
@@ -79,8 +93,12 @@ def calibrated_drift(paths: PlatformPaths, contract: Contract, run_id: str, refe
 
     spec = contract.drift.calibration
     path = paths.drift_calibration_for(contract.name, run_id, len(current))
-    stretches = (stretches_by_period(reference, contract.timestamp, contract.batch.period)
-                 if spec.resample == "stretches" else None)
-    calibration = cached_calibration(path, reference_stats, batch_rows=len(current), **spec.model_dump(),
-                                     stretches=stretches)
+    stretches = (
+        stretches_by_period(reference, contract.timestamp, contract.batch.period)
+        if spec.resample == "stretches"
+        else None
+    )
+    calibration = cached_calibration(
+        path, reference_stats, batch_rows=len(current), **spec.model_dump(), stretches=stretches
+    )
     return judge_batch(calibration, reference_stats, current)

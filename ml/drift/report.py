@@ -197,9 +197,24 @@ def run_drift_report(
 
     started = time.perf_counter()
     if _use_fast_path(len(reference), len(current), method, fast_path_rows):
-        report = _fast_report(reference[columns], current[columns], numeric, categorical, method, threshold,
-                              reference_stats, backend, device, out_dir, report_id, html, max_rows_for_html, seed,
-                              timestamp, drift_share)
+        report = _fast_report(
+            reference[columns],
+            current[columns],
+            numeric,
+            categorical,
+            method,
+            threshold,
+            reference_stats,
+            backend,
+            device,
+            out_dir,
+            report_id,
+            html,
+            max_rows_for_html,
+            seed,
+            timestamp,
+            drift_share,
+        )
         if report is not None:
             _log_report(report, time.perf_counter() - started)
             return report
@@ -259,43 +274,86 @@ def _log_report(report: DriftReport, seconds: float) -> None:
 def _use_fast_path(n_reference: int, n_current: int, method: str | None, fast_path_rows: int | None) -> bool:
     from ml.drift.stats import METHODS
 
-    return (fast_path_rows is not None and n_current >= fast_path_rows and n_reference > 1000
-            and (method is None or method in METHODS))
+    return (
+        fast_path_rows is not None
+        and n_current >= fast_path_rows
+        and n_reference > 1000
+        and (method is None or method in METHODS)
+    )
 
 
-def _fast_report(reference, current, numeric, categorical, method, threshold, reference_stats, backend, device,
-                 out_dir, report_id, html, max_rows, seed, timestamp, drift_share) -> DriftReport | None:
+def _fast_report(
+    reference,
+    current,
+    numeric,
+    categorical,
+    method,
+    threshold,
+    reference_stats,
+    backend,
+    device,
+    out_dir,
+    report_id,
+    html,
+    max_rows,
+    seed,
+    timestamp,
+    drift_share,
+) -> DriftReport | None:
     """The scalable path: numbers from ml.drift.stats on all rows, Evidently's snapshot and page from a sample."""
     import json
 
     from ml.drift.compare import compare
     from ml.drift.stats import OK, ReferenceStats
 
-    stats = reference_stats or ReferenceStats.from_frame(reference, numeric=numeric, categorical=categorical,
-                                                         method=method, threshold=threshold)
+    stats = reference_stats or ReferenceStats.from_frame(
+        reference, numeric=numeric, categorical=categorical, method=method, threshold=threshold
+    )
     column_stats = compare(stats, current, backend=backend, device=device)
     if any(s.status != OK for s in column_stats):
-        logger.info("drift report %s: %s; using Evidently on all rows", report_id,
-                    "; ".join(f"{s.column}: {s.status} {s.detail}" for s in column_stats if s.status != OK))
+        logger.info(
+            "drift report %s: %s; using Evidently on all rows",
+            report_id,
+            "; ".join(f"{s.column}: {s.status} {s.detail}" for s in column_stats if s.status != OK),
+        )
         return None
     results = tuple(ColumnDrift(s.column, s.kind, s.method, s.score, s.threshold, s.drifted) for s in column_stats)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     stats_path = out_dir / f"{report_id}.drift_stats.json"
-    _atomic_write_text(stats_path, json.dumps({"report_id": report_id, "engine": "ml.drift.stats", "backend": backend,
-                                               "n_reference": len(reference), "n_current": len(current),
-                                               "columns": [s.to_dict() for s in column_stats]}, indent=1))
-    snapshot = _sample_snapshot(reference, current, numeric, categorical, results, max_rows, seed, timestamp,
-                                report_id, drift_share)
+    _atomic_write_text(
+        stats_path,
+        json.dumps(
+            {
+                "report_id": report_id,
+                "engine": "ml.drift.stats",
+                "backend": backend,
+                "n_reference": len(reference),
+                "n_current": len(current),
+                "columns": [s.to_dict() for s in column_stats],
+            },
+            indent=1,
+        ),
+    )
+    snapshot = _sample_snapshot(
+        reference, current, numeric, categorical, results, max_rows, seed, timestamp, report_id, drift_share
+    )
     json_path = out_dir / f"{report_id}.json"
     _atomic_write_text(json_path, snapshot.dumps())
     html_path = out_dir / f"{report_id}.html" if html else None
     if html_path is not None:
         _atomic_write_text(html_path, snapshot.get_html_str(as_iframe=False))
-    return DriftReport(report_id=report_id, columns=results, drift_share=sum(r.drifted for r in results) / len(results),
-                       n_reference=len(reference), n_current=len(current),
-                       html_path=str(html_path) if html_path is not None else None, json_path=str(json_path),
-                       stats_path=str(stats_path), engine="drift_stats")
+    return DriftReport(
+        report_id=report_id,
+        columns=results,
+        drift_share=sum(r.drifted for r in results) / len(results),
+        n_reference=len(reference),
+        n_current=len(current),
+        html_path=str(html_path) if html_path is not None else None,
+        json_path=str(json_path),
+        stats_path=str(stats_path),
+        engine="drift_stats",
+    )
 
 
 def parse_column_drifts(snapshot_dict: Mapping[str, Any], kinds: Mapping[str, str]) -> list[ColumnDrift]:
@@ -367,15 +425,18 @@ def _run_value_drift(reference, current, numeric, categorical, method, threshold
     return Report(metrics, include_tests=True).run(current_ds, reference_ds, timestamp=timestamp, name=report_id)
 
 
-def _render_html(reference, current, numeric, categorical, results, max_rows, seed, timestamp, report_id,
-                 drift_share) -> str:
-    snapshot = _sample_snapshot(reference, current, numeric, categorical, results, max_rows, seed, timestamp,
-                                report_id, drift_share)
+def _render_html(
+    reference, current, numeric, categorical, results, max_rows, seed, timestamp, report_id, drift_share
+) -> str:
+    snapshot = _sample_snapshot(
+        reference, current, numeric, categorical, results, max_rows, seed, timestamp, report_id, drift_share
+    )
     return snapshot.get_html_str(as_iframe=False)
 
 
-def _sample_snapshot(reference, current, numeric, categorical, results, max_rows, seed, timestamp, report_id,
-                     drift_share):
+def _sample_snapshot(
+    reference, current, numeric, categorical, results, max_rows, seed, timestamp, report_id, drift_share
+):
     from evidently import Dataset, Report
     from evidently.presets import DataDriftPreset
 

@@ -28,5 +28,12 @@ def next_signal(ledger: Path, contract: str) -> dict | None:
 
 def record_emitted(ledger: Path, contract: str, signal: dict, *, run_id: str | None = None) -> dict:
     """Record that ``signal``'s asset event was emitted, so no sensor emits it again."""
-    return append_event(ledger, contract, EventKind.DRIFT_SIGNAL_EMITTED, signal_id=signal["signal_id"],
-                        batch_id=signal.get("batch_id"), reason=signal.get("reason"), run_id=run_id)
+    return append_event(
+        ledger,
+        contract,
+        EventKind.DRIFT_SIGNAL_EMITTED,
+        signal_id=signal["signal_id"],
+        batch_id=signal.get("batch_id"),
+        reason=signal.get("reason"),
+        run_id=run_id,
+    )

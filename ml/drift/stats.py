@@ -72,7 +72,15 @@ NUMERIC_ONLY = frozenset({"wasserstein", "ks"})
 P_VALUE = frozenset({"ks"})
 
 OK, EMPTY, ALL_NULL, NON_FINITE, UNSUPPORTED, UNDEFINED, WRONG_TYPE, MISSING = (
-    "ok", "empty", "all_null", "non_finite", "unsupported", "undefined", "wrong_type", "missing")
+    "ok",
+    "empty",
+    "all_null",
+    "non_finite",
+    "unsupported",
+    "undefined",
+    "wrong_type",
+    "missing",
+)
 
 # Evidently's constants (legacy/calculations/stattests): a reference this size or smaller makes the auto rule
 # pick K-S / chi-square / Z; a numeric reference with more distinct values is binned by Sturges' rule.
@@ -108,9 +116,19 @@ class ColumnStat:
         return "p_value" if self.method in P_VALUE else "distance"
 
     def to_dict(self) -> dict:
-        return {"column": self.column, "kind": self.kind, "method": self.method, "score_kind": self.score_kind,
-                "score": self.score, "threshold": self.threshold, "drifted": self.drifted, "status": self.status,
-                "detail": self.detail, "n_reference": self.n_reference, "n_current": self.n_current}
+        return {
+            "column": self.column,
+            "kind": self.kind,
+            "method": self.method,
+            "score_kind": self.score_kind,
+            "score": self.score,
+            "threshold": self.threshold,
+            "drifted": self.drifted,
+            "status": self.status,
+            "detail": self.detail,
+            "n_reference": self.n_reference,
+            "n_current": self.n_current,
+        }
 
 
 @dataclass(frozen=True)
@@ -159,14 +177,21 @@ class ReferenceStats:
         return [c.name for c in self.numeric] + [c.name for c in self.categorical]
 
     @classmethod
-    def from_frame(cls, reference: pd.DataFrame, *, numeric: Sequence[str] = (), categorical: Sequence[str] = (),
-                   method: str | Mapping[str, str | None] | None = None,
-                   threshold: float | Mapping[str, float | None] | None = None) -> ReferenceStats:
+    def from_frame(
+        cls,
+        reference: pd.DataFrame,
+        *,
+        numeric: Sequence[str] = (),
+        categorical: Sequence[str] = (),
+        method: str | Mapping[str, str | None] | None = None,
+        threshold: float | Mapping[str, float | None] | None = None,
+    ) -> ReferenceStats:
         """Reference statistics of ``reference``; ``method``/``threshold`` for all columns or per column name."""
         names = [*numeric, *categorical]
         if len(set(names)) != len(names) or not names:
-            raise DriftStatsError(f"columns numeric={list(numeric)} categorical={list(categorical)}: list at least "
-                                  "one column, each once")
+            raise DriftStatsError(
+                f"columns numeric={list(numeric)} categorical={list(categorical)}: list at least one column, each once"
+            )
         missing = [n for n in names if n not in reference.columns]
         if missing:
             raise DriftStatsError(f"column(s) {missing} missing from the reference frame")
@@ -174,24 +199,43 @@ class ReferenceStats:
         thresholds = {n: threshold.get(n) if isinstance(threshold, Mapping) else threshold for n in names}
         for name in names:
             _check_setting(name, methods[name], thresholds[name], name in categorical)
-        return cls(tuple(_numeric_ref(n, reference[n]) for n in numeric),
-                   tuple(_categorical_ref(n, reference[n]) for n in categorical), methods, thresholds)
+        return cls(
+            tuple(_numeric_ref(n, reference[n]) for n in numeric),
+            tuple(_categorical_ref(n, reference[n]) for n in categorical),
+            methods,
+            thresholds,
+        )
 
     def save(self, path: str | Path) -> Path:
         """Write one ``.npz`` file (atomically); returns its path."""
         from ml.files import atomic_write_bytes
 
         path = Path(path)
-        header = {"format": _FORMAT, "methods": dict(self.methods), "thresholds": dict(self.thresholds),
-                  "numeric": [{"name": c.name, "std": c.std, "integer": c.integer, "status": c.status,
-                               "detail": c.detail} for c in self.numeric],
-                  "categorical": [{"name": c.name, "categories": [_json_value(v) for v in c.categories],
-                                   "status": c.status, "detail": c.detail} for c in self.categorical]}
-        arrays = {"header": np.array(json.dumps(header)),
-                  "numeric_values": _concat([c.values for c in self.numeric], np.float64),
-                  "numeric_offsets": _offsets([len(c.values) for c in self.numeric]),
-                  "categorical_counts": _concat([c.counts for c in self.categorical], np.int64),
-                  "categorical_offsets": _offsets([len(c.counts) for c in self.categorical])}
+        header = {
+            "format": _FORMAT,
+            "methods": dict(self.methods),
+            "thresholds": dict(self.thresholds),
+            "numeric": [
+                {"name": c.name, "std": c.std, "integer": c.integer, "status": c.status, "detail": c.detail}
+                for c in self.numeric
+            ],
+            "categorical": [
+                {
+                    "name": c.name,
+                    "categories": [_json_value(v) for v in c.categories],
+                    "status": c.status,
+                    "detail": c.detail,
+                }
+                for c in self.categorical
+            ],
+        }
+        arrays = {
+            "header": np.array(json.dumps(header)),
+            "numeric_values": _concat([c.values for c in self.numeric], np.float64),
+            "numeric_offsets": _offsets([len(c.values) for c in self.numeric]),
+            "categorical_counts": _concat([c.counts for c in self.categorical], np.int64),
+            "categorical_offsets": _offsets([len(c.counts) for c in self.categorical]),
+        }
         buffer = io.BytesIO()
         np.savez_compressed(buffer, **arrays)
         atomic_write_bytes(path, buffer.getvalue())
@@ -206,13 +250,27 @@ class ReferenceStats:
                 raise DriftStatsError(f"{path} is not a reference-statistics file of format {_FORMAT}")
             values, offsets = data["numeric_values"], data["numeric_offsets"]
             counts, count_offsets = data["categorical_counts"], data["categorical_offsets"]
-            numeric = tuple(_NumericRef(h["name"], values[offsets[i]:offsets[i + 1]].copy(), float(h["std"]),
-                                        bool(h["integer"]), h["status"], h["detail"])
-                            for i, h in enumerate(header["numeric"]))
-            categorical = tuple(_CategoricalRef(h["name"], tuple(h["categories"]),
-                                                counts[count_offsets[i]:count_offsets[i + 1]].copy(), h["status"],
-                                                h["detail"])
-                                for i, h in enumerate(header["categorical"]))
+            numeric = tuple(
+                _NumericRef(
+                    h["name"],
+                    values[offsets[i] : offsets[i + 1]].copy(),
+                    float(h["std"]),
+                    bool(h["integer"]),
+                    h["status"],
+                    h["detail"],
+                )
+                for i, h in enumerate(header["numeric"])
+            )
+            categorical = tuple(
+                _CategoricalRef(
+                    h["name"],
+                    tuple(h["categories"]),
+                    counts[count_offsets[i] : count_offsets[i + 1]].copy(),
+                    h["status"],
+                    h["detail"],
+                )
+                for i, h in enumerate(header["categorical"])
+            )
         return cls(numeric, categorical, header["methods"], header["thresholds"])
 
 
@@ -222,13 +280,17 @@ class ReferenceStats:
 
 def _check_setting(name: str, method: str | None, threshold: float | None, categorical: bool) -> None:
     if method is not None and method not in METHODS:
-        raise DriftStatsError(f"column {name!r}: method={method!r} is not computed here; use one of {list(METHODS)} "
-                              "or None (Evidently's choice), or run Evidently itself (ml.drift.report)")
+        raise DriftStatsError(
+            f"column {name!r}: method={method!r} is not computed here; use one of {list(METHODS)} "
+            "or None (Evidently's choice), or run Evidently itself (ml.drift.report)"
+        )
     if categorical and method in NUMERIC_ONLY:
-        raise DriftStatsError(f"column {name!r} is categorical: {method!r} is for numeric columns; use "
-                              "'jensenshannon' or 'psi'")
-    if threshold is not None and (isinstance(threshold, bool) or not math.isfinite(float(threshold))
-                                  or float(threshold) <= 0):
+        raise DriftStatsError(
+            f"column {name!r} is categorical: {method!r} is for numeric columns; use 'jensenshannon' or 'psi'"
+        )
+    if threshold is not None and (
+        isinstance(threshold, bool) or not math.isfinite(float(threshold)) or float(threshold) <= 0
+    ):
         raise DriftStatsError(f"column {name!r}: threshold={threshold!r} must be a finite number > 0 or None")
 
 
@@ -251,8 +313,9 @@ def _side_status(side: str, n_rows: int, n_null: int, n_valid: int) -> tuple[str
 
 def _numeric_ref(name: str, series: pd.Series) -> _NumericRef:
     if not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
-        raise DriftStatsError(f"column {name!r} is listed as numeric but has dtype {series.dtype}: convert it or "
-                              "list it as categorical")
+        raise DriftStatsError(
+            f"column {name!r} is listed as numeric but has dtype {series.dtype}: convert it or list it as categorical"
+        )
     cleaned = _clean(series)
     status, detail = _side_status("reference", len(series), int(series.isna().sum()), len(cleaned))
     std = float(np.std(cleaned)) if len(cleaned) else 0.0
@@ -266,8 +329,10 @@ def _categorical_ref(name: str, series: pd.Series) -> _CategoricalRef:
     categories = tuple(_python_value(k) for k in keys)
     for value in categories:
         if not isinstance(value, str | int | float | bool):
-            raise DriftStatsError(f"categorical column {name!r} holds {type(value).__name__} values; categories must "
-                                  "be strings, integers, floats or booleans to be stored")
+            raise DriftStatsError(
+                f"categorical column {name!r} holds {type(value).__name__} values; categories must "
+                "be strings, integers, floats or booleans to be stored"
+            )
     return _CategoricalRef(name, categories, counts, status, detail)
 
 
@@ -361,35 +426,50 @@ class _NumpyPair:
         return self.ref
 
 
-def numeric_stat(reference: ReferenceStats, ref: _NumericRef, n_rows: int, n_null: int, n_valid: int,
-                 integer: bool, pair: Any) -> ColumnStat:
+def numeric_stat(
+    reference: ReferenceStats, ref: _NumericRef, n_rows: int, n_null: int, n_valid: int, integer: bool, pair: Any
+) -> ColumnStat:
     """Finish one numeric column from its row, null and finite-value counts and a pair backend.
 
     ``pair`` (numpy or torch) provides ``wasserstein()``, ``ks_statistic()``, ``counts(edges)``, ``cur_min_max()``,
     ``cur_sorted()`` and ``ref_sorted_host()`` for the column's sorted finite values.
     """
     base = {"column": ref.name, "kind": NUMERIC, "n_reference": len(ref.values), "n_current": n_valid}
-    status, detail = (ref.status, ref.detail) if ref.status != OK else _side_status("current", n_rows, n_null,
-                                                                                      n_valid)
+    status, detail = (ref.status, ref.detail) if ref.status != OK else _side_status("current", n_rows, n_null, n_valid)
     requested = reference.methods.get(ref.name)
     if status != OK:
         threshold = column_threshold(reference, ref.name, requested)
-        return ColumnStat(method=requested, score=None, threshold=threshold, drifted=False, status=status,
-                          detail=detail, **base)
+        return ColumnStat(
+            method=requested, score=None, threshold=threshold, drifted=False, status=status, detail=detail, **base
+        )
     method = requested or _auto_numeric_method(ref, pair)
     threshold = column_threshold(reference, ref.name, method)
     if method not in METHODS:
-        return ColumnStat(method=method, score=None, threshold=threshold, drifted=False, status=UNSUPPORTED,
-                          detail=f"Evidently picks {method!r} for a reference of {len(ref.values)} values (<= 1000);"
-                                 " run Evidently for this column", **base)
+        return ColumnStat(
+            method=method,
+            score=None,
+            threshold=threshold,
+            drifted=False,
+            status=UNSUPPORTED,
+            detail=f"Evidently picks {method!r} for a reference of {len(ref.values)} values (<= 1000);"
+            " run Evidently for this column",
+            **base,
+        )
     score = _numeric_score(method, ref, pair, n_valid, integer)
     return _finish(method, score, threshold, base)
 
 
 def _finish(method: str, score: float, threshold: float, base: dict) -> ColumnStat:
     if not math.isfinite(score):
-        return ColumnStat(method=method, score=None, threshold=threshold, drifted=False, status=UNDEFINED,
-                          detail=f"{method} is not finite for these values ({score})", **base)
+        return ColumnStat(
+            method=method,
+            score=None,
+            threshold=threshold,
+            drifted=False,
+            status=UNDEFINED,
+            detail=f"{method} is not finite for these values ({score})",
+            **base,
+        )
     drifted = score <= threshold if method in P_VALUE else score >= threshold
     return ColumnStat(method=method, score=score, threshold=threshold, drifted=bool(drifted), **base)
 
@@ -430,8 +510,9 @@ def _numeric_shares(ref: _NumericRef, pair: Any, n_cur: int, integer: bool) -> t
     n_ref = len(ref.values)
     if len(distinct) > _BINNED_ABOVE_DISTINCT:
         low, high = pair.cur_min_max()
-        edges = _sturges_edges(min(ref.values[0], low), max(ref.values[-1], high), n_ref + n_cur,
-                               integer and ref.integer)
+        edges = _sturges_edges(
+            min(ref.values[0], low), max(ref.values[-1], high), n_ref + n_cur, integer and ref.integer
+        )
         ref_counts, cur_counts = pair.counts(edges)
         return ref_counts / n_ref, cur_counts / n_cur
     cur = pair.cur_sorted()
@@ -452,8 +533,9 @@ def _sturges_edges(first: float, last: float, size: int, integer: bool) -> np.nd
 
 def hist_counts(ordered: np.ndarray, edges: np.ndarray) -> np.ndarray:
     """``numpy.histogram(values, edges)[0]`` from sorted values: half-open bins, the last one closed."""
-    cumulative = np.concatenate((np.searchsorted(ordered, edges[:-1], side="left"),
-                                 np.searchsorted(ordered, edges[-1:], side="right")))
+    cumulative = np.concatenate(
+        (np.searchsorted(ordered, edges[:-1], side="left"), np.searchsorted(ordered, edges[-1:], side="right"))
+    )
     return np.diff(cumulative)
 
 
@@ -523,17 +605,28 @@ def categorical_column(reference: ReferenceStats, ref: _CategoricalRef, series: 
     keys, counts = _value_counts(series)
     n_cur = int(counts.sum())
     base = {"column": ref.name, "kind": CATEGORICAL, "n_reference": ref.n, "n_current": n_cur}
-    status, detail = (ref.status, ref.detail) if ref.status != OK else _side_status(
-        "current", len(series), int(series.isna().sum()), n_cur)
+    status, detail = (
+        (ref.status, ref.detail)
+        if ref.status != OK
+        else _side_status("current", len(series), int(series.isna().sum()), n_cur)
+    )
     method = reference.methods.get(ref.name) or ("jensenshannon" if ref.n > _AUTO_LARGE_REFERENCE else None)
     threshold = column_threshold(reference, ref.name, method)
     if status != OK:
-        return ColumnStat(method=method, score=None, threshold=threshold, drifted=False, status=status,
-                          detail=detail, **base)
+        return ColumnStat(
+            method=method, score=None, threshold=threshold, drifted=False, status=status, detail=detail, **base
+        )
     if method is None:
-        return ColumnStat(method="chisquare or z", score=None, threshold=None, drifted=False, status=UNSUPPORTED,
-                          detail=f"Evidently picks chi-square or Z for a reference of {ref.n} values (<= 1000); "
-                                 "run Evidently for this column", **base)
+        return ColumnStat(
+            method="chisquare or z",
+            score=None,
+            threshold=None,
+            drifted=False,
+            status=UNSUPPORTED,
+            detail=f"Evidently picks chi-square or Z for a reference of {ref.n} values (<= 1000); "
+            "run Evidently for this column",
+            **base,
+        )
     categories = pd.Index(ref.categories)
     new = keys[categories.get_indexer(keys) < 0]
     all_keys = categories.append(new) if len(new) else categories

@@ -32,7 +32,7 @@ def numeric_columns_torch(reference: ReferenceStats, refs: list, current, device
     chunk = max(1, _chunk_bytes(device) // (longest * _BYTES_PER_MERGED_ROW))
     results: list[ColumnStat] = []
     for start in range(0, len(refs), chunk):
-        results += _chunk(reference, refs[start:start + chunk], current, device)
+        results += _chunk(reference, refs[start : start + chunk], current, device)
     return results
 
 
@@ -62,9 +62,12 @@ def _chunk(reference: ReferenceStats, refs: list, current, device) -> list[Colum
     batch = _TorchBatch(_reference_tensor(reference, refs, device), torch.sort(x, dim=1).values, n_valid)
     del x
     n_null_host, n_valid_host = n_null.tolist(), n_valid.tolist()
-    return [numeric_stat(reference, ref, len(current), n_null_host[i], n_valid_host[i], host[i][1],
-                         _TorchPair(batch, i, ref.values))
-            for i, ref in enumerate(refs)]
+    return [
+        numeric_stat(
+            reference, ref, len(current), n_null_host[i], n_valid_host[i], host[i][1], _TorchPair(batch, i, ref.values)
+        )
+        for i, ref in enumerate(refs)
+    ]
 
 
 def _reference_tensor(reference: ReferenceStats, refs: list, device):
@@ -77,7 +80,7 @@ def _reference_tensor(reference: ReferenceStats, refs: list, device):
         width = max(1, max(len(r.values) for r in refs))
         padded = np.full((len(refs), width), np.inf)
         for row, ref in enumerate(refs):
-            padded[row, :len(ref.values)] = ref.values
+            padded[row, : len(ref.values)] = ref.values
         counts = torch.tensor([len(r.values) for r in refs], device=device)
         cached = (torch.from_numpy(padded).to(device), counts)
         reference._device_cache[key] = cached
@@ -151,8 +154,9 @@ class _TorchPair:
 
         cur = self.batch.cur[self.row]
         on_device = torch.from_numpy(edges).to(cur.device)
-        cumulative = torch.cat([torch.searchsorted(cur, on_device[:-1]),
-                                torch.searchsorted(cur, on_device[-1:], right=True)])
+        cumulative = torch.cat(
+            [torch.searchsorted(cur, on_device[:-1]), torch.searchsorted(cur, on_device[-1:], right=True)]
+        )
         return hist_counts(self.ref_host, edges), np.diff(cumulative.cpu().numpy())
 
     def cur_min_max(self) -> tuple[float, float]:

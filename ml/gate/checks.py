@@ -40,9 +40,21 @@ def compare_metrics(policy: GatePolicy, y: np.ndarray, champion: np.ndarray, cha
     """Compare every metric of ``policy.all_metrics``: a list of (MetricComparison, Holm-adjusted p) pairs."""
     from ml.stats import compare_paired, holm
 
-    comparisons = [compare_paired(metric, y, champion, challenger, rule=policy.rule, alpha=policy.alpha,
-                                  min_effect=policy.min_effect, margin=policy.margin, power=policy.power,
-                                  threshold=policy.threshold) for metric in policy.all_metrics]
+    comparisons = [
+        compare_paired(
+            metric,
+            y,
+            champion,
+            challenger,
+            rule=policy.rule,
+            alpha=policy.alpha,
+            min_effect=policy.min_effect,
+            margin=policy.margin,
+            power=policy.power,
+            threshold=policy.threshold,
+        )
+        for metric in policy.all_metrics
+    ]
     return list(zip(comparisons, holm([c.p_value for c in comparisons]), strict=True))
 
 
@@ -70,8 +82,10 @@ def slice_mask(frame: pd.DataFrame, spec: SliceSpec, timestamp: str) -> np.ndarr
 
     column = timestamp if spec.months is not None else spec.column
     if column not in frame.columns:
-        raise GateInputError(f"slice {spec.name!r} needs column {column!r}, which the holdout lacks "
-                             f"(columns: {sorted(frame.columns)}); fix the contract's `slices`")
+        raise GateInputError(
+            f"slice {spec.name!r} needs column {column!r}, which the holdout lacks "
+            f"(columns: {sorted(frame.columns)}); fix the contract's `slices`"
+        )
     values = frame[column]
     if spec.months is not None:
         return pd.to_datetime(values).dt.month.isin(spec.months).to_numpy()
@@ -88,15 +102,32 @@ def slice_mask(frame: pd.DataFrame, spec: SliceSpec, timestamp: str) -> np.ndarr
 def _slice_comparison(policy: GatePolicy, y, champion, challenger, mask) -> dict:
     from ml.stats import compare_paired
 
-    comparison = compare_paired(policy.metric, y[mask], champion[mask], challenger[mask], rule="non_inferiority",
-                                alpha=policy.alpha, margin=policy.slice_margin, power=policy.power,
-                                threshold=policy.threshold)
-    return {key: comparison.to_dict()[key] for key in
-            ("test", "champion_value", "challenger_value", "effect", "ci_low", "ci_high", "p_value")}
+    comparison = compare_paired(
+        policy.metric,
+        y[mask],
+        champion[mask],
+        challenger[mask],
+        rule="non_inferiority",
+        alpha=policy.alpha,
+        margin=policy.slice_margin,
+        power=policy.power,
+        threshold=policy.threshold,
+    )
+    return {
+        key: comparison.to_dict()[key]
+        for key in ("test", "champion_value", "challenger_value", "effect", "ci_low", "ci_high", "p_value")
+    }
 
 
-def compare_slices(policy: GatePolicy, frame: pd.DataFrame, y: np.ndarray, champion: np.ndarray,
-                   challenger: np.ndarray, slices: Sequence[SliceSpec], timestamp: str) -> list[dict]:
+def compare_slices(
+    policy: GatePolicy,
+    frame: pd.DataFrame,
+    y: np.ndarray,
+    champion: np.ndarray,
+    challenger: np.ndarray,
+    slices: Sequence[SliceSpec],
+    timestamp: str,
+) -> list[dict]:
     """One row per slice: ``status`` is passed, failed or skipped, with the reason and the test's numbers.
 
     A slice passes when non-inferiority within ``policy.slice_margin`` is shown at Holm-adjusted p < alpha
@@ -107,8 +138,13 @@ def compare_slices(policy: GatePolicy, frame: pd.DataFrame, y: np.ndarray, champ
     rows = []
     for spec in slices:
         mask = slice_mask(frame, spec, timestamp)
-        row = {"name": spec.name, "selector": describe_slice(spec), "rows": int(mask.sum()), "status": "skipped",
-               "margin": policy.slice_margin}
+        row = {
+            "name": spec.name,
+            "selector": describe_slice(spec),
+            "rows": int(mask.sum()),
+            "status": "skipped",
+            "margin": policy.slice_margin,
+        }
         if row["rows"] < policy.min_slice_rows:
             row["reason"] = f"skipped: too small ({row['rows']} rows < {policy.min_slice_rows})"
         else:
@@ -128,8 +164,10 @@ def _adjust_slices(policy: GatePolicy, tested: list[dict]) -> None:
         row["p_adjusted"] = adjusted
         passed = adjusted < policy.alpha
         row["status"] = "passed" if passed else "failed"
-        row["reason"] = (f"{'non-inferior' if passed else 'non-inferiority not shown'} within margin "
-                         f"{policy.slice_margin}: effect {row['effect']:+.4f}, Holm-adjusted p={adjusted:.3g}")
+        row["reason"] = (
+            f"{'non-inferior' if passed else 'non-inferiority not shown'} within margin "
+            f"{policy.slice_margin}: effect {row['effect']:+.4f}, Holm-adjusted p={adjusted:.3g}"
+        )
 
 
 # --- behaviour ----------------------------------------------------------------------------------------------
@@ -137,8 +175,9 @@ def _adjust_slices(policy: GatePolicy, tested: list[dict]) -> None:
 
 def _shifted(frame: pd.DataFrame, feature: str, delta: float) -> pd.DataFrame:
     if feature not in frame.columns:
-        raise GateInputError(f"behavioural test names feature {feature!r}, which the holdout lacks; "
-                             "fix the contract's `gate.behaviour`")
+        raise GateInputError(
+            f"behavioural test names feature {feature!r}, which the holdout lacks; fix the contract's `gate.behaviour`"
+        )
     return frame.assign(**{feature: frame[feature] + delta})
 
 
@@ -146,24 +185,36 @@ def invariance_test(predict: Predict, frame: pd.DataFrame, feature: str, delta: 
     """Passes when adding ``delta`` to ``feature`` moves no row's score by more than ``tolerance``."""
     change = np.abs(np.asarray(predict(_shifted(frame, feature, delta))) - np.asarray(predict(frame)))
     measured = float(change.max()) if change.size else 0.0
-    return {"kind": "invariance", "name": f"{feature} + {delta:g}", "passed": measured <= tolerance,
-            "measured": measured, "limit": tolerance, "detail": f"max |score change| {measured:.4g} "
-            f"(tolerance {tolerance:g}) over {change.size} rows"}
+    return {
+        "kind": "invariance",
+        "name": f"{feature} + {delta:g}",
+        "passed": measured <= tolerance,
+        "measured": measured,
+        "limit": tolerance,
+        "detail": f"max |score change| {measured:.4g} (tolerance {tolerance:g}) over {change.size} rows",
+    }
 
 
-def directional_test(predict: Predict, frame: pd.DataFrame, feature: str, delta: float, direction: str,
-                     max_violation_share: float = 0.0) -> dict:
+def directional_test(
+    predict: Predict, frame: pd.DataFrame, feature: str, delta: float, direction: str, max_violation_share: float = 0.0
+) -> dict:
     """Passes when the share of rows whose score moves against ``direction`` (beyond 1e-6) is at most the limit."""
     change = np.asarray(predict(_shifted(frame, feature, delta))) - np.asarray(predict(frame))
     against = change < -DIRECTION_TOLERANCE if direction == "increase" else change > DIRECTION_TOLERANCE
     share = float(against.mean()) if change.size else 0.0
-    return {"kind": "directional", "name": f"{feature} + {delta:g} -> {direction}",
-            "passed": share <= max_violation_share, "measured": share, "limit": max_violation_share,
-            "detail": f"{int(against.sum())} of {change.size} rows move the other way"}
+    return {
+        "kind": "directional",
+        "name": f"{feature} + {delta:g} -> {direction}",
+        "passed": share <= max_violation_share,
+        "measured": share,
+        "limit": max_violation_share,
+        "detail": f"{int(against.sum())} of {change.size} rows move the other way",
+    }
 
 
-def minimum_functionality_test(predict: Predict, template: pd.DataFrame, name: str, row: dict, expected: int,
-                               threshold: float) -> dict:
+def minimum_functionality_test(
+    predict: Predict, template: pd.DataFrame, name: str, row: dict, expected: int, threshold: float
+) -> dict:
     """Passes when the hand-written ``row`` is labelled ``expected`` at ``threshold``.
 
     Columns the row leaves out take the first row of ``template`` (so timestamps and dtypes stay valid); the
@@ -177,15 +228,25 @@ def minimum_functionality_test(predict: Predict, template: pd.DataFrame, name: s
     frame = template.iloc[:1].assign(**row)
     score = float(np.asarray(predict(frame))[0])
     label = int(score >= threshold)
-    return {"kind": "minimum_functionality", "name": name, "passed": label == expected, "measured": score,
-            "limit": threshold, "detail": f"score {score:.4f} -> label {label}, expected {expected}"}
+    return {
+        "kind": "minimum_functionality",
+        "name": name,
+        "passed": label == expected,
+        "measured": score,
+        "limit": threshold,
+        "detail": f"score {score:.4f} -> label {label}, expected {expected}",
+    }
 
 
 def run_behaviour(predict: Predict, frame: pd.DataFrame, spec: BehaviourSpec, threshold: float) -> list[dict]:
     """Every behavioural test of ``spec`` on ``predict`` over the holdout ``frame``; one result dict each."""
     results = [invariance_test(predict, frame, t.feature, t.delta, t.tolerance) for t in spec.invariance]
-    results += [directional_test(predict, frame, t.feature, t.delta, t.direction, t.max_violation_share)
-                for t in spec.directional]
-    results += [minimum_functionality_test(predict, frame, t.name, dict(t.row), t.expected, threshold)
-                for t in spec.minimum_functionality]
+    results += [
+        directional_test(predict, frame, t.feature, t.delta, t.direction, t.max_violation_share)
+        for t in spec.directional
+    ]
+    results += [
+        minimum_functionality_test(predict, frame, t.name, dict(t.row), t.expected, threshold)
+        for t in spec.minimum_functionality
+    ]
     return results

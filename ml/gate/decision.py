@@ -81,12 +81,22 @@ class GateDecision:
         return {"decision_id": self.decision_id, **asdict(self)}
 
     def summary_tags(self) -> dict[str, str]:
-        tags = {"gate.decision": self.decision, "gate.decision_id": self.decision_id, "gate.metric": self.metric,
-                "gate.rule": self.rule, "gate.n": str(self.n), "gate.challenger_value": f"{self.challenger_value:.4f}"}
+        tags = {
+            "gate.decision": self.decision,
+            "gate.decision_id": self.decision_id,
+            "gate.metric": self.metric,
+            "gate.rule": self.rule,
+            "gate.n": str(self.n),
+            "gate.challenger_value": f"{self.challenger_value:.4f}",
+        }
         if self.comparison:
-            tags.update({"gate.effect": f"{self.comparison['effect']:.4f}",
-                         "gate.p_value": f"{self.comparison['p_value']:.3g}",
-                         "gate.mde": f"{self.comparison['mde']:.4f}"})
+            tags.update(
+                {
+                    "gate.effect": f"{self.comparison['effect']:.4f}",
+                    "gate.p_value": f"{self.comparison['p_value']:.3g}",
+                    "gate.mde": f"{self.comparison['mde']:.4f}",
+                }
+            )
         if len(self.metrics) > 1:
             tags["gate.metrics"] = ",".join(row["metric"] for row in self.metrics)
         if self.slices:
@@ -98,22 +108,32 @@ class GateDecision:
     @property
     def blocking_checks(self) -> list[str]:
         """Names of the failed slices and behavioural tests (each of them blocks promotion)."""
-        return ([f"slice {row['name']}" for row in self.slices if row["status"] == "failed"]
-                + [f"{row['kind']} {row['name']}" for row in self.behaviour if not row["passed"]])
+        return [f"slice {row['name']}" for row in self.slices if row["status"] == "failed"] + [
+            f"{row['kind']} {row['name']}" for row in self.behaviour if not row["passed"]
+        ]
 
     def markdown(self) -> str:
-        lines = [f"# Gate decision: **{self.decision}**", "", self.reason, "",
-                 "| field | value |", "|---|---|"]
-        rows = {"metric": self.metric, "rule": self.rule, "n (holdout rows)": self.n, "alpha": self.alpha,
-                "challenger": f"{self.challenger_value:.4f}",
-                "champion": "none (first model)" if self.champion_value is None else f"{self.champion_value:.4f}"}
+        lines = [f"# Gate decision: **{self.decision}**", "", self.reason, "", "| field | value |", "|---|---|"]
+        rows = {
+            "metric": self.metric,
+            "rule": self.rule,
+            "n (holdout rows)": self.n,
+            "alpha": self.alpha,
+            "challenger": f"{self.challenger_value:.4f}",
+            "champion": "none (first model)" if self.champion_value is None else f"{self.champion_value:.4f}",
+        }
         if self.comparison:
             c = self.comparison
-            rows.update({"test": c["test"], "effect (challenger - champion)": f"{c['effect']:.4f}",
-                         "CI of effect": f"[{c['ci_low']:.4f}, {c['ci_high']:.4f}]",
-                         "p-value (one-sided)": f"{c['p_value']:.3g}",
-                         "minimum detectable effect": f"{c['mde']:.4f}", "rows needed for min_effect":
-                         c.get("required_n")})
+            rows.update(
+                {
+                    "test": c["test"],
+                    "effect (challenger - champion)": f"{c['effect']:.4f}",
+                    "CI of effect": f"[{c['ci_low']:.4f}, {c['ci_high']:.4f}]",
+                    "p-value (one-sided)": f"{c['p_value']:.3g}",
+                    "minimum detectable effect": f"{c['mde']:.4f}",
+                    "rows needed for min_effect": c.get("required_n"),
+                }
+            )
         if self.ci_low is not None:
             rows["CI of metric"] = f"[{self.ci_low:.4f}, {self.ci_high:.4f}]"
         rows.update(self.context)
@@ -133,27 +153,58 @@ def _number(value, spec: str = ".4f") -> str:
 
 
 def _table(title: str, header: list[str], rows: list[list]) -> list[str]:
-    return ["", f"## {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header),
-            *("| " + " | ".join(str(cell) for cell in row) + " |" for row in rows)]
+    return [
+        "",
+        f"## {title}",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+        *("| " + " | ".join(str(cell) for cell in row) + " |" for row in rows),
+    ]
 
 
 def _check_tables(decision: GateDecision) -> list[str]:
     lines: list[str] = []
     if len(decision.metrics) > 1:
-        lines += _table("Metrics (Holm-adjusted across metrics)",
-                        ["metric", "challenger", "champion", "effect", "p", "adjusted p", "verdict"],
-                        [[r["metric"], _number(r["challenger_value"]), _number(r["champion_value"]),
-                          _number(r["effect"], "+.4f"), _number(r["p_value"], ".3g"),
-                          _number(r["p_adjusted"], ".3g"), r["verdict"]] for r in decision.metrics])
+        lines += _table(
+            "Metrics (Holm-adjusted across metrics)",
+            ["metric", "challenger", "champion", "effect", "p", "adjusted p", "verdict"],
+            [
+                [
+                    r["metric"],
+                    _number(r["challenger_value"]),
+                    _number(r["champion_value"]),
+                    _number(r["effect"], "+.4f"),
+                    _number(r["p_value"], ".3g"),
+                    _number(r["p_adjusted"], ".3g"),
+                    r["verdict"],
+                ]
+                for r in decision.metrics
+            ],
+        )
     if decision.slices:
-        lines += _table("Slices (non-inferiority, Holm-adjusted across slices)",
-                        ["slice", "selector", "rows", "status", "effect", "adjusted p", "reason"],
-                        [[r["name"], r["selector"], r["rows"], r["status"], _number(r.get("effect"), "+.4f"),
-                          _number(r.get("p_adjusted"), ".3g"), r["reason"]] for r in decision.slices])
+        lines += _table(
+            "Slices (non-inferiority, Holm-adjusted across slices)",
+            ["slice", "selector", "rows", "status", "effect", "adjusted p", "reason"],
+            [
+                [
+                    r["name"],
+                    r["selector"],
+                    r["rows"],
+                    r["status"],
+                    _number(r.get("effect"), "+.4f"),
+                    _number(r.get("p_adjusted"), ".3g"),
+                    r["reason"],
+                ]
+                for r in decision.slices
+            ],
+        )
     if decision.behaviour:
-        lines += _table("Behavioural tests (challenger)", ["kind", "test", "result", "detail"],
-                        [[r["kind"], r["name"], "pass" if r["passed"] else "FAIL", r["detail"]]
-                         for r in decision.behaviour])
+        lines += _table(
+            "Behavioural tests (challenger)",
+            ["kind", "test", "result", "detail"],
+            [[r["kind"], r["name"], "pass" if r["passed"] else "FAIL", r["detail"]] for r in decision.behaviour],
+        )
     return lines
 
 
@@ -162,18 +213,34 @@ def _first_model(policy: GatePolicy, y: np.ndarray, challenger: np.ndarray, cont
     from ml.stats import metric_confidence_interval
     from ml.stats.catalog import LOSS_METRICS
 
-    value, low, high = metric_confidence_interval(policy.metric, y, challenger, alpha=policy.alpha,
-                                                  threshold=policy.threshold)
+    value, low, high = metric_confidence_interval(
+        policy.metric, y, challenger, alpha=policy.alpha, threshold=policy.threshold
+    )
     if policy.metric in LOSS_METRICS:  # lower is better: the floor is a ceiling for the upper bound
         passed = high < policy.floor
-        reason = (f"first model: {policy.metric} {value:.4f}, upper confidence bound {high:.4f} "
-                  f"{'is below' if passed else 'is not below'} the ceiling {policy.floor}")
+        reason = (
+            f"first model: {policy.metric} {value:.4f}, upper confidence bound {high:.4f} "
+            f"{'is below' if passed else 'is not below'} the ceiling {policy.floor}"
+        )
     else:
         passed = low > policy.floor
-        reason = (f"first model: {policy.metric} {value:.4f}, lower confidence bound {low:.4f} "
-                  f"{'clears' if passed else 'does not clear'} the floor {policy.floor}")
-    return GateDecision("promote" if passed else "reject", reason, policy.metric, policy.rule, len(y),
-                        policy.alpha, True, float(value), ci_low=float(low), ci_high=float(high), context=context)
+        reason = (
+            f"first model: {policy.metric} {value:.4f}, lower confidence bound {low:.4f} "
+            f"{'clears' if passed else 'does not clear'} the floor {policy.floor}"
+        )
+    return GateDecision(
+        "promote" if passed else "reject",
+        reason,
+        policy.metric,
+        policy.rule,
+        len(y),
+        policy.alpha,
+        True,
+        float(value),
+        ci_low=float(low),
+        ci_high=float(high),
+        context=context,
+    )
 
 
 def _rows_needed(comparison) -> str:
@@ -189,26 +256,35 @@ def _verdict(policy: GatePolicy, comparison) -> tuple[str, str]:
     superiority = policy.rule == "superiority"
     claim = "better than the champion" if superiority else f"not worse than margin {policy.margin}"
     if significant and superiority and comparison.effect < policy.min_promoted_effect:
-        return "reject", (f"challenger is significantly better (p={comparison.p_value:.3g}) but only by "
-                          f"{comparison.effect:+.4f}, less than gate.min_promoted_effect {policy.min_promoted_effect}"
-                          ": not worth a release. The champion stays.")
+        return "reject", (
+            f"challenger is significantly better (p={comparison.p_value:.3g}) but only by "
+            f"{comparison.effect:+.4f}, less than gate.min_promoted_effect {policy.min_promoted_effect}"
+            ": not worth a release. The champion stays."
+        )
     if significant:
-        return "promote", (f"challenger is {claim}: effect {comparison.effect:+.4f}, one-sided p="
-                           f"{comparison.p_value:.3g} < alpha {policy.alpha}")
+        return "promote", (
+            f"challenger is {claim}: effect {comparison.effect:+.4f}, one-sided p="
+            f"{comparison.p_value:.3g} < alpha {policy.alpha}"
+        )
     # mde is measured from the null boundary (0, or -margin for non-inferiority)
     target = policy.min_effect if superiority else policy.min_effect + policy.margin
     worthwhile = policy.min_effect if superiority else -policy.margin
     if comparison.mde > target and comparison.ci_high >= worthwhile:
-        return "inconclusive", (f"not significant (p={comparison.p_value:.3g}) and underpowered: the holdout can "
-                                f"detect {comparison.mde:.4f}, not {target}; {_rows_needed(comparison)}. "
-                                "The champion stays.")
-    return "reject", (f"challenger not shown {claim}: effect {comparison.effect:+.4f} (CI up to "
-                      f"{comparison.ci_high:+.4f}), p={comparison.p_value:.3g} >= alpha {policy.alpha}. "
-                      "The champion stays.")
+        return "inconclusive", (
+            f"not significant (p={comparison.p_value:.3g}) and underpowered: the holdout can "
+            f"detect {comparison.mde:.4f}, not {target}; {_rows_needed(comparison)}. "
+            "The champion stays."
+        )
+    return "reject", (
+        f"challenger not shown {claim}: effect {comparison.effect:+.4f} (CI up to "
+        f"{comparison.ci_high:+.4f}), p={comparison.p_value:.3g} >= alpha {policy.alpha}. "
+        "The champion stays."
+    )
 
 
-def _compared(policy: GatePolicy, y: np.ndarray, challenger: np.ndarray, champion: np.ndarray,
-              context: dict) -> GateDecision:
+def _compared(
+    policy: GatePolicy, y: np.ndarray, challenger: np.ndarray, champion: np.ndarray, context: dict
+) -> GateDecision:
     """Champion and challenger on every gate metric, Holm-adjusted; the worst metric verdict wins."""
     from ml.gate.checks import compare_metrics
 
@@ -221,9 +297,20 @@ def _compared(policy: GatePolicy, y: np.ndarray, challenger: np.ndarray, champio
     decision = max((d for d, _ in verdicts), key=_SEVERITY.__getitem__)
     reason = " ".join(r for d, r in verdicts if d == decision)
     primary = pairs[0][0]
-    return GateDecision(decision, reason, policy.metric, policy.rule, primary.n, policy.alpha, False,
-                        float(primary.challenger_value), float(primary.champion_value), primary.to_dict(),
-                        context=context, metrics=table)
+    return GateDecision(
+        decision,
+        reason,
+        policy.metric,
+        policy.rule,
+        primary.n,
+        policy.alpha,
+        False,
+        float(primary.challenger_value),
+        float(primary.champion_value),
+        primary.to_dict(),
+        context=context,
+        metrics=table,
+    )
 
 
 def _with_checks(decision: GateDecision, slices: list[dict], behaviour: list[dict]) -> GateDecision:
@@ -233,15 +320,26 @@ def _with_checks(decision: GateDecision, slices: list[dict], behaviour: list[dic
     if not blocking:
         return decision
     if decision.decision == "promote":
-        return replace(decision, decision="reject", reason=f"blocked by failed checks: {', '.join(blocking)}. "
-                       f"Before the checks: {decision.reason}")
+        return replace(
+            decision,
+            decision="reject",
+            reason=f"blocked by failed checks: {', '.join(blocking)}. Before the checks: {decision.reason}",
+        )
     return replace(decision, reason=f"{decision.reason} Failed checks too: {', '.join(blocking)}.")
 
 
-def evaluate_gate(policy: GatePolicy, y: np.ndarray, challenger: np.ndarray, champion: np.ndarray | None,
-                  context: dict | None = None, *, holdout: pd.DataFrame | None = None,
-                  predict: Predict | None = None, slices: tuple[SliceSpec, ...] | list[SliceSpec] = (),
-                  timestamp: str | None = None) -> GateDecision:
+def evaluate_gate(
+    policy: GatePolicy,
+    y: np.ndarray,
+    challenger: np.ndarray,
+    champion: np.ndarray | None,
+    context: dict | None = None,
+    *,
+    holdout: pd.DataFrame | None = None,
+    predict: Predict | None = None,
+    slices: tuple[SliceSpec, ...] | list[SliceSpec] = (),
+    timestamp: str | None = None,
+) -> GateDecision:
     """Decide on one challenger. ``champion`` is None when there is no champion yet.
 
     ``holdout`` (the frame ``y`` and the scores come from, same row order) enables the ``slices`` (months
@@ -256,8 +354,14 @@ def evaluate_gate(policy: GatePolicy, y: np.ndarray, challenger: np.ndarray, cha
         slice_rows: list[dict] = []  # nothing to be non-inferior to
     else:
         decision = _compared(policy, y, challenger, champion, context)
-        slice_rows = (compare_slices(policy, holdout, y, champion, challenger, slices, timestamp)
-                      if holdout is not None and slices else [])
-    behaviour = (run_behaviour(predict, holdout, policy.behaviour, policy.threshold)
-                 if holdout is not None and predict is not None else [])
+        slice_rows = (
+            compare_slices(policy, holdout, y, champion, challenger, slices, timestamp)
+            if holdout is not None and slices
+            else []
+        )
+    behaviour = (
+        run_behaviour(predict, holdout, policy.behaviour, policy.threshold)
+        if holdout is not None and predict is not None
+        else []
+    )
     return _with_checks(decision, slice_rows, behaviour)

@@ -18,8 +18,18 @@ from ml.training.features import feature_code_hash
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 LOCK_FILE = PROJECT_ROOT / "requirements.lock"
-TRACKED_LIBRARIES = ("torch", "numpy", "pandas", "scikit-learn", "scipy", "mlflow", "evidently",
-                     "great-expectations", "dvc", "apache-airflow")
+TRACKED_LIBRARIES = (
+    "torch",
+    "numpy",
+    "pandas",
+    "scikit-learn",
+    "scipy",
+    "mlflow",
+    "evidently",
+    "great-expectations",
+    "dvc",
+    "apache-airflow",
+)
 TAG_PREFIX = "ct."
 
 
@@ -27,8 +37,13 @@ def code_commit(root: Path = PROJECT_ROOT) -> str:
     """The project's git commit, with ``-dirty`` when the working tree has uncommitted changes."""
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True)
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                                capture_output=True, text=True, check=True)
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return commit.stdout.strip() + ("-dirty" if status.stdout.strip() else "")
@@ -57,8 +72,15 @@ def hardware_info(device: str, device_name: str) -> dict[str, str]:
     return info
 
 
-def release_bundle(contract: Contract, *, window_tags: dict[str, str], trained: dict, gate_tags: dict[str, str],
-                   holdout_metric_tags: dict[str, str], reason: str) -> dict[str, str]:
+def release_bundle(
+    contract: Contract,
+    *,
+    window_tags: dict[str, str],
+    trained: dict,
+    gate_tags: dict[str, str],
+    holdout_metric_tags: dict[str, str],
+    reason: str,
+) -> dict[str, str]:
     """Every tag of a registered challenger version, assembled here only; values are strings (MLflow tags).
 
     ``window_tags`` come from :meth:`ml.training.window.TrainingWindow.bundle_tags`, ``trained`` is what
@@ -80,12 +102,33 @@ def release_bundle(contract: Contract, *, window_tags: dict[str, str], trained: 
     bundle.update(holdout_metric_tags)
     bundle["reason"] = reason
     # How it was trained, on the version too: `ct reproduce` needs the starting weights of a fine-tuned model.
-    bundle.update({"precision": trained.get("precision", "fp32"), "warm_start": trained.get("warm_start", ""),
-                   "warm_start_version": trained.get("warm_start_version") or "",
-                   "cpu_fallback": trained.get("cpu_fallback") or ""})
+    bundle.update(
+        {
+            "precision": trained.get("precision", "fp32"),
+            "warm_start": trained.get("warm_start", ""),
+            "warm_start_version": trained.get("warm_start_version") or "",
+            "cpu_fallback": trained.get("cpu_fallback") or "",
+        }
+    )
     return {TAG_PREFIX + key: value for key, value in bundle.items()}
 
 
-REQUIRED_BUNDLE_TAGS = tuple(TAG_PREFIX + key for key in (
-    "contract", "contract_hash", "data_rev", "data_md5", "holdout_rev", "feature_code_hash", "code_commit",
-    "env_lock_hash", "seed", "lib.torch", "lib.python", "hw.device", "gate.decision", "gate.decision_id"))
+REQUIRED_BUNDLE_TAGS = tuple(
+    TAG_PREFIX + key
+    for key in (
+        "contract",
+        "contract_hash",
+        "data_rev",
+        "data_md5",
+        "holdout_rev",
+        "feature_code_hash",
+        "code_commit",
+        "env_lock_hash",
+        "seed",
+        "lib.torch",
+        "lib.python",
+        "hw.device",
+        "gate.decision",
+        "gate.decision_id",
+    )
+)

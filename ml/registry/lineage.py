@@ -27,21 +27,51 @@ def lineage(paths: PlatformPaths, contract: Contract, version: str) -> dict:
 
 
 SECTIONS = (
-    ("data", ("data_rev", "data_md5", "data_batches", "window_start", "window_end", "window_rows", "holdout_rev",
-              "holdout_start", "holdout_rows")),
-    ("code and contract", ("contract", "contract_hash", "feature_code_hash", "code_commit", "env_lock_hash",
-                           "seed", "reason")),
+    (
+        "data",
+        (
+            "data_rev",
+            "data_md5",
+            "data_batches",
+            "window_start",
+            "window_end",
+            "window_rows",
+            "holdout_rev",
+            "holdout_start",
+            "holdout_rows",
+        ),
+    ),
+    (
+        "code and contract",
+        ("contract", "contract_hash", "feature_code_hash", "code_commit", "env_lock_hash", "seed", "reason"),
+    ),
     ("training", ("precision", "warm_start", "warm_start_version", "cpu_fallback")),
-    ("gate", ("gate.decision", "gate.decision_id", "gate.metric", "gate.rule", "gate.n", "gate.effect",
-              "gate.p_value", "gate.mde", "gate.challenger_value", "holdout_metric", "holdout_metric_se")),
+    (
+        "gate",
+        (
+            "gate.decision",
+            "gate.decision_id",
+            "gate.metric",
+            "gate.rule",
+            "gate.n",
+            "gate.effect",
+            "gate.p_value",
+            "gate.mde",
+            "gate.challenger_value",
+            "holdout_metric",
+            "holdout_metric_se",
+        ),
+    ),
     ("human approval", ("approval", "approver", "approver_id", "approval_at")),
 )
 
 
 def format_lineage(record: dict) -> str:
     bundle = record["bundle"]
-    lines = [f"{record['model']} version {record['version']}  aliases: {', '.join(record['aliases']) or '-'}  "
-             f"run: {record['run_id']}"]
+    lines = [
+        f"{record['model']} version {record['version']}  aliases: {', '.join(record['aliases']) or '-'}  "
+        f"run: {record['run_id']}"
+    ]
     for title, keys in SECTIONS:
         present = [key for key in keys if bundle.get(key)]
         if not present:

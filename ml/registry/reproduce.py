@@ -38,8 +38,19 @@ logger = logging.getLogger(__name__)
 # Absolute difference allowed in the holdout metric (AUC, accuracy, ...) when a GPU trained either model.
 GPU_METRIC_TOLERANCE = 0.005
 # Differences here can change the numbers; others (code commit, CPU count) are reported for the record.
-NUMERIC_KEYS = ("lib.torch", "lib.numpy", "lib.pandas", "lib.python", "env_lock_hash", "feature_code_hash",
-                "hw.device", "hw.cuda", "hw.cudnn", "hw.gpu_name", "hw.driver")
+NUMERIC_KEYS = (
+    "lib.torch",
+    "lib.numpy",
+    "lib.pandas",
+    "lib.python",
+    "env_lock_hash",
+    "feature_code_hash",
+    "hw.device",
+    "hw.cuda",
+    "hw.cudnn",
+    "hw.gpu_name",
+    "hw.driver",
+)
 
 
 class ReproductionError(ValueError):
@@ -92,8 +103,11 @@ def reproduce(paths: PlatformPaths, contract: Contract, version: str) -> Reprodu
 
     ref = get_version(paths, contract.model_name, version)
     tags = {k.removeprefix(TAG_PREFIX): v for k, v in ref.tags.items() if k.startswith(TAG_PREFIX)}
-    _require(tags, ("data_rev", "data_md5", "window_start", "window_end", "holdout_start", "seed", "window_rows",
-                    "holdout_rows"), ref.version)
+    _require(
+        tags,
+        ("data_rev", "data_md5", "window_start", "window_end", "holdout_start", "seed", "window_rows", "holdout_rows"),
+        ref.version,
+    )
     recorded_contract, notes = _recorded_contract(paths, ref.run_id, contract, tags)
     train, holdout = materialise(paths, recorded_contract, tags)
     recorded_device = tags.get("hw.device", "cpu")
@@ -102,8 +116,12 @@ def reproduce(paths: PlatformPaths, contract: Contract, version: str) -> Reprodu
         notes.append(f"recorded on {recorded_device}, reproduced on {device}: compared within tolerance")
     settings = recorded_contract.training.model_copy(update={"device": device})
     warm_start = _warm_start(paths, contract, tags, notes)
-    result = train_model(train, recorded_contract.model_copy(update={"training": settings}), seed=int(tags["seed"]),
-                         warm_start=warm_start)
+    result = train_model(
+        train,
+        recorded_contract.model_copy(update={"training": settings}),
+        seed=int(tags["seed"]),
+        warm_start=warm_start,
+    )
     original = load_scoring_model(paths, ref)
     identical, largest = compare_weights(original, result.model)
     metric = tags.get("holdout_metric_name", recorded_contract.gate.metric)
@@ -115,24 +133,40 @@ def reproduce(paths: PlatformPaths, contract: Contract, version: str) -> Reprodu
     else:
         matches = abs(reproduced_metric - recorded_metric) <= GPU_METRIC_TOLERANCE
     if "holdout_metric" in tags and abs(float(tags["holdout_metric"]) - recorded_metric) > 5e-7:
-        notes.append(f"registered model scores {recorded_metric:.6f} on the materialised holdout, but its bundle "
-                     f"recorded {tags['holdout_metric']}: the holdout data differs")
+        notes.append(
+            f"registered model scores {recorded_metric:.6f} on the materialised holdout, but its bundle "
+            f"recorded {tags['holdout_metric']}: the holdout data differs"
+        )
         matches = False
     return Reproduction(
-        model=contract.model_name, version=ref.version, run_id=ref.run_id, data_rev=tags["data_rev"],
-        seed=int(tags["seed"]), recorded_device=recorded_device, device=device, train_rows=len(train),
-        holdout_rows=len(holdout), metric=metric, recorded_metric=recorded_metric,
-        reproduced_metric=reproduced_metric, weights_identical=identical, max_weight_difference=largest,
-        mode="exact" if exact else "tolerance", matches=matches,
-        differences=environment_differences(tags, device, result.device_name), notes=notes,
+        model=contract.model_name,
+        version=ref.version,
+        run_id=ref.run_id,
+        data_rev=tags["data_rev"],
+        seed=int(tags["seed"]),
+        recorded_device=recorded_device,
+        device=device,
+        train_rows=len(train),
+        holdout_rows=len(holdout),
+        metric=metric,
+        recorded_metric=recorded_metric,
+        reproduced_metric=reproduced_metric,
+        weights_identical=identical,
+        max_weight_difference=largest,
+        mode="exact" if exact else "tolerance",
+        matches=matches,
+        differences=environment_differences(tags, device, result.device_name),
+        notes=notes,
     )
 
 
 def _require(tags: dict, keys: tuple[str, ...], version: str) -> None:
     missing = [TAG_PREFIX + key for key in keys if key not in tags]
     if missing:
-        raise ReproductionError(f"version {version} lacks bundle tags {missing}: it was registered before the "
-                                "platform recorded them and cannot be reproduced exactly")
+        raise ReproductionError(
+            f"version {version} lacks bundle tags {missing}: it was registered before the "
+            "platform recorded them and cannot be reproduced exactly"
+        )
 
 
 def _recorded_contract(paths: PlatformPaths, run_id: str, current: Contract, tags: dict) -> tuple[Contract, list]:
@@ -156,15 +190,18 @@ def materialise(paths: PlatformPaths, contract: Contract, tags: dict) -> tuple[p
     rev = resolve_rev(paths.data_repo, tags["data_rev"])
     md5 = pointer_md5(paths.data_repo, contract.name, rev)
     if md5 != tags["data_md5"]:
-        raise ReproductionError(f"data revision {rev[:10]} holds content {md5}, but the model recorded "
-                                f"{tags['data_md5']}: the data repository was rewritten")
+        raise ReproductionError(
+            f"data revision {rev[:10]} holds content {md5}, but the model recorded "
+            f"{tags['data_md5']}: the data repository was rewritten"
+        )
     frame = read_dataset(paths.data_repo, contract.name, rev, order_by=contract.timestamp)  # no cache: from DVC
     frame, _ = labelled_rows(frame, contract)  # as the retrain read it: rows whose labels had not arrived left out
     train, holdout = split_window(frame, contract.timestamp, WindowSpan.from_tags({**tags, "holdout_rev": rev}))
     if (len(train), len(holdout)) != (int(tags["window_rows"]), int(tags["holdout_rows"])):
         raise ReproductionError(
             f"the recorded window of revision {rev[:10]} has {len(train)} training and {len(holdout)} holdout "
-            f"rows, but the model recorded {tags['window_rows']} and {tags['holdout_rows']}")
+            f"rows, but the model recorded {tags['window_rows']} and {tags['holdout_rows']}"
+        )
     return train, holdout
 
 
@@ -191,16 +228,24 @@ def compare_weights(first: ScoringModel, second: ScoringModel) -> tuple[bool, fl
 def _metric(contract: Contract, metric: str, holdout: pd.DataFrame, model: ScoringModel) -> float:
     from ml.stats.metrics import metric_value
 
-    return float(metric_value(metric, holdout[contract.target].to_numpy(), model.predict(holdout),
-                              threshold=contract.gate.threshold))
+    return float(
+        metric_value(
+            metric, holdout[contract.target].to_numpy(), model.predict(holdout), threshold=contract.gate.threshold
+        )
+    )
 
 
 def current_environment(device: str, device_name: str) -> dict[str, str]:
     """The bundle's environment keys, measured now."""
     current = {f"lib.{k}": v for k, v in library_versions().items()}
     current.update({f"hw.{k}": v for k, v in hardware_info(device, device_name).items()})
-    current.update({"env_lock_hash": environment_lock_hash(), "feature_code_hash": feature_code_hash(),
-                    "code_commit": code_commit()})
+    current.update(
+        {
+            "env_lock_hash": environment_lock_hash(),
+            "feature_code_hash": feature_code_hash(),
+            "code_commit": code_commit(),
+        }
+    )
     return current
 
 
@@ -213,16 +258,21 @@ def environment_differences(tags: dict, device: str, device_name: str) -> list[D
 
 def format_reproduction(result: Reproduction) -> str:
     verdict = "MATCHES" if result.matches else "DOES NOT MATCH"
-    rule = ("weights and holdout metric must be bit-identical (CPU)" if result.mode == "exact" else
-            f"holdout metric within {GPU_METRIC_TOLERANCE} (a GPU trained one of the two models)")
-    lines = [f"{result.model} version {result.version}: reproduction {verdict}  [{rule}]",
-             f"  data revision      {result.data_rev} ({result.train_rows} training rows, {result.holdout_rows} "
-             "holdout rows, materialised with DVC)",
-             f"  seed / device      {result.seed} / recorded {result.recorded_device}, now {result.device}",
-             f"  holdout {result.metric:10} recorded model {result.recorded_metric:.6f}, reproduced "
-             f"{result.reproduced_metric:.6f} (difference {result.reproduced_metric - result.recorded_metric:+.2e})",
-             f"  weights            {'bit-identical' if result.weights_identical else 'differ'} (largest absolute "
-             f"difference {result.max_weight_difference:.3g})"]
+    rule = (
+        "weights and holdout metric must be bit-identical (CPU)"
+        if result.mode == "exact"
+        else f"holdout metric within {GPU_METRIC_TOLERANCE} (a GPU trained one of the two models)"
+    )
+    lines = [
+        f"{result.model} version {result.version}: reproduction {verdict}  [{rule}]",
+        f"  data revision      {result.data_rev} ({result.train_rows} training rows, {result.holdout_rows} "
+        "holdout rows, materialised with DVC)",
+        f"  seed / device      {result.seed} / recorded {result.recorded_device}, now {result.device}",
+        f"  holdout {result.metric:10} recorded model {result.recorded_metric:.6f}, reproduced "
+        f"{result.reproduced_metric:.6f} (difference {result.reproduced_metric - result.recorded_metric:+.2e})",
+        f"  weights            {'bit-identical' if result.weights_identical else 'differ'} (largest absolute "
+        f"difference {result.max_weight_difference:.3g})",
+    ]
     if result.differences:
         lines.append("  environment differences (recorded -> now; * can change the numbers):")
         lines += [f"    {'*' if d.numeric else ' '} {d.key:20} {d.recorded} -> {d.current}" for d in result.differences]

@@ -34,18 +34,33 @@ CONTRACT_ARTIFACT = "contract/contract.json"
 MODEL_ARTIFACT = "model"
 REFERENCE_ROWS = 5000  # training rows (with the model's predictions) kept beside the model as its drift reference
 # Per-epoch keys logged as MLflow metrics (with the epoch as step); the rest of a history row is bookkeeping.
-EPOCH_METRICS = ("train_loss", "val_loss", "val_auc", "val_rmse", "rows_per_second", "gpu_utilisation_pct",
-                 "gpu_memory_peak_mib", "gpu_memory_reserved_mib")
+EPOCH_METRICS = (
+    "train_loss",
+    "val_loss",
+    "val_auc",
+    "val_rmse",
+    "rows_per_second",
+    "gpu_utilisation_pct",
+    "gpu_memory_peak_mib",
+    "gpu_memory_reserved_mib",
+)
 
 
 def training_tags(result: TrainingResult, contract: Contract, warm_start_version: str | None) -> dict[str, str]:
     warm = result.warm_start if result.warm_start != "champion" else f"champion v{warm_start_version}"
-    tags = {"ct.contract": contract.name, "ct.device": result.device, "ct.device_name": result.device_name,
-            "ct.cpu_fallback": result.fallback_reason or "", "ct.precision": result.precision,
-            "ct.warm_start": warm, "ct.warm_start_version": warm_start_version if result.warm_start == "champion"
-            else "", "ct.compiled": str(result.compiled).lower(),
-            "ct.deterministic": str(result.deterministic).lower(), "ct.env_lock_hash": environment_lock_hash(),
-            "ct.training_notes": " | ".join(result.notes)}
+    tags = {
+        "ct.contract": contract.name,
+        "ct.device": result.device,
+        "ct.device_name": result.device_name,
+        "ct.cpu_fallback": result.fallback_reason or "",
+        "ct.precision": result.precision,
+        "ct.warm_start": warm,
+        "ct.warm_start_version": warm_start_version if result.warm_start == "champion" else "",
+        "ct.compiled": str(result.compiled).lower(),
+        "ct.deterministic": str(result.deterministic).lower(),
+        "ct.env_lock_hash": environment_lock_hash(),
+        "ct.training_notes": " | ".join(result.notes),
+    }
     tags.update({f"ct.env.{key}": value for key, value in torch_environment(result.device).items()})
     return tags
 
@@ -54,15 +69,28 @@ def log_training(result: TrainingResult, contract: Contract, params: dict, warm_
     """Log to the active MLflow run (the caller opens it)."""
     import mlflow
 
-    mlflow.log_params({**params, "seed": result.seed, "python_seed": result.seed, "numpy_seed": result.seed,
-                       "torch_seed": result.seed, "batch_size_used": result.batch_size,
-                       "learning_rate_used": result.learning_rate,
-                       **contract.training.model_dump(exclude={"window", "model"}),
-                       "model": json.dumps(contract.training.model.model_dump())})
+    mlflow.log_params(
+        {
+            **params,
+            "seed": result.seed,
+            "python_seed": result.seed,
+            "numpy_seed": result.seed,
+            "torch_seed": result.seed,
+            "batch_size_used": result.batch_size,
+            "learning_rate_used": result.learning_rate,
+            **contract.training.model_dump(exclude={"window", "model"}),
+            "model": json.dumps(contract.training.model.model_dump()),
+        }
+    )
     for row in result.history:
         mlflow.log_metrics({k: row[k] for k in EPOCH_METRICS if k in row and math.isfinite(row[k])}, step=row["epoch"])
-    mlflow.log_metrics({"mean_rows_per_second": result.rows_per_second, "best_epoch": result.best_epoch,
-                        "train_seconds": result.train_seconds})
+    mlflow.log_metrics(
+        {
+            "mean_rows_per_second": result.rows_per_second,
+            "best_epoch": result.best_epoch,
+            "train_seconds": result.train_seconds,
+        }
+    )
     mlflow.set_tags(training_tags(result, contract, warm_start_version))
     mlflow.log_dict(contract.model_dump(mode="json"), CONTRACT_ARTIFACT)
 
@@ -93,17 +121,32 @@ def _log_reference_stats(sample: pd.DataFrame, contract: Contract, folder: Path)
     mlflow.log_artifact(str(stats), str(Path(REFERENCE_STATS_ARTIFACT).parent))
 
 
-def log_challenger_run(paths: PlatformPaths, contract: Contract, window: TrainingWindow, train: pd.DataFrame,
-                       result: TrainingResult, warm_start_version: str | None) -> LoggedRun:
+def log_challenger_run(
+    paths: PlatformPaths,
+    contract: Contract,
+    window: TrainingWindow,
+    train: pd.DataFrame,
+    result: TrainingResult,
+    warm_start_version: str | None,
+) -> LoggedRun:
     """A new MLflow run for a trained challenger: its training record, the model, and its drift reference."""
     import mlflow
 
     client(paths)
     experiment = ensure_experiment(paths, contract.name)
     with mlflow.start_run(experiment_id=experiment, run_name=f"retrain-{window.reason}") as run:
-        log_training(result, contract, {"window_rows": len(train), "window_start": window.start,
-                                        "holdout_start": window.holdout_start, "data_rev": window.data_rev,
-                                        "reason": window.reason}, warm_start_version)
+        log_training(
+            result,
+            contract,
+            {
+                "window_rows": len(train),
+                "window_start": window.start,
+                "holdout_start": window.holdout_start,
+                "data_rev": window.data_rev,
+                "reason": window.reason,
+            },
+            warm_start_version,
+        )
         with tempfile.TemporaryDirectory() as tmp:
             result.model.save(Path(tmp) / MODEL_ARTIFACT)
             mlflow.log_artifacts(str(Path(tmp) / MODEL_ARTIFACT), MODEL_ARTIFACT)

@@ -88,8 +88,10 @@ def get_version(paths: PlatformPaths, model_name: str, version: str) -> VersionR
         found = mlflow_client.get_model_version(model_name, str(version))
     except MlflowException:
         known = sorted((v.version for v in mlflow_client.search_model_versions(f"name='{model_name}'")), key=int)
-        raise ValueError(f"{model_name} has no version {version!r}; registered versions: {known or 'none'}. "
-                         f"Is CT_HOME ({paths.home}) the platform home you meant?") from None
+        raise ValueError(
+            f"{model_name} has no version {version!r}; registered versions: {known or 'none'}. "
+            f"Is CT_HOME ({paths.home}) the platform home you meant?"
+        ) from None
     return VersionRef(model_name, str(found.version), found.run_id, dict(found.tags))
 
 
@@ -128,12 +130,12 @@ def optional_run_artifact(paths: PlatformPaths, run_id: str, artifact_path: str)
         return None
 
 
-def register_version(paths: PlatformPaths, model_name: str, run_id: str, artifact_uri: str,
-                     tags: dict[str, str]) -> VersionRef:
+def register_version(
+    paths: PlatformPaths, model_name: str, run_id: str, artifact_uri: str, tags: dict[str, str]
+) -> VersionRef:
     """Register the run's ``model`` folder as a new version carrying its release bundle as tags."""
     mlflow_client = client(paths)
-    version = mlflow_client.create_model_version(model_name, source=f"{artifact_uri}/model", run_id=run_id,
-                                                 tags=tags)
+    version = mlflow_client.create_model_version(model_name, source=f"{artifact_uri}/model", run_id=run_id, tags=tags)
     mlflow_client.set_registered_model_alias(model_name, CHALLENGER, version.version)
     return VersionRef(model_name, str(version.version), run_id, tags)
 

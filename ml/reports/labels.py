@@ -39,8 +39,10 @@ logger = logging.getLogger(__name__)
 
 HOLDOUT, TRAINING_SAMPLE = "champion holdout", "champion training sample"
 _HOLDOUT_TAGS = ("ct.holdout_rev", "ct.window_start", "ct.window_end", "ct.holdout_start")  # WindowSpan.TAG_NAMES
-_QUALITY = {"classification": ("Accuracy", "Precision", "Recall", "F1Score", "RocAuc", "LogLoss"),
-            "regression": ("MeanError", "MAE", "RMSE", "R2Score")}
+_QUALITY = {
+    "classification": ("Accuracy", "Precision", "Recall", "F1Score", "RocAuc", "LogLoss"),
+    "regression": ("MeanError", "MAE", "RMSE", "R2Score"),
+}
 
 
 @dataclass(frozen=True)
@@ -78,8 +80,9 @@ def champion_reference(paths: PlatformPaths, contract: Contract, version: Versio
                 scores = load_scoring_model(paths, version).predict(holdout)
                 return pd.DataFrame({contract.target: holdout[contract.target].to_numpy(), PREDICTION: scores}), HOLDOUT
         except DataVersionError as error:
-            logger.warning("champion %s: holdout not readable (%s); comparing with its training sample",
-                           version.version, error)
+            logger.warning(
+                "champion %s: holdout not readable (%s); comparing with its training sample", version.version, error
+            )
     sample = pd.read_parquet(download_run_artifact(paths, version.run_id, "reference/reference.parquet"))
     sample, _ = labelled_rows(sample, contract)
     return sample[[contract.target, PREDICTION]].reset_index(drop=True), TRAINING_SAMPLE
@@ -88,17 +91,31 @@ def champion_reference(paths: PlatformPaths, contract: Contract, version: Versio
 def validation_metadata(version: VersionRef, reference: str, n_reference: int) -> dict[str, str]:
     """The champion's recorded validation numbers, as the snapshot's (string) metadata."""
     tags = version.tags
-    keep = {"holdout_metric": "ct.holdout_metric", "holdout_metric_se": "ct.holdout_metric_se",
-            "holdout_metric_name": "ct.holdout_metric_name", "holdout_rows": "ct.holdout_rows",
-            "holdout_rev": "ct.holdout_rev", "holdout_start": "ct.holdout_start", "gate_decision": "ct.gate.decision"}
+    keep = {
+        "holdout_metric": "ct.holdout_metric",
+        "holdout_metric_se": "ct.holdout_metric_se",
+        "holdout_metric_name": "ct.holdout_metric_name",
+        "holdout_rows": "ct.holdout_rows",
+        "holdout_rev": "ct.holdout_rev",
+        "holdout_start": "ct.holdout_start",
+        "gate_decision": "ct.gate.decision",
+    }
     data = {"champion_version": str(version.version), "reference": reference, "reference_rows": str(n_reference)}
     data.update({f"champion_{k}": str(tags[tag]) for k, tag in keep.items() if tags.get(tag) not in (None, "")})
     return data
 
 
-def run_labels_report(current: pd.DataFrame, reference: pd.DataFrame, *, contract: Contract, out_dir: Path,
-                      report_id: str, metadata: dict[str, str] | None = None, reference_kind: str = HOLDOUT,
-                      timestamp=None) -> LabelsReport:
+def run_labels_report(
+    current: pd.DataFrame,
+    reference: pd.DataFrame,
+    *,
+    contract: Contract,
+    out_dir: Path,
+    report_id: str,
+    metadata: dict[str, str] | None = None,
+    reference_kind: str = HOLDOUT,
+    timestamp=None,
+) -> LabelsReport:
     """Target drift and quality of ``current`` (target, prediction) against ``reference`` (the same columns).
 
     Writes ``<report_id>.json`` (Evidently's snapshot, reloadable with ``Snapshot.load``) and
@@ -113,10 +130,18 @@ def run_labels_report(current: pd.DataFrame, reference: pd.DataFrame, *, contrac
     classification = contract.task == "binary_classification"
     columns = [target, PREDICTION]
     definition, preset = _definition_and_preset(contract)
-    report = Report([_target_drift(target), preset], include_tests=True, metadata=dict(metadata or {}),
-                    tags=["labels", f"contract:{contract.name}"])
-    snapshot = report.run(_dataset(current[columns], definition), _dataset(reference[columns], definition),
-                          timestamp=timestamp, name=report_id)
+    report = Report(
+        [_target_drift(target), preset],
+        include_tests=True,
+        metadata=dict(metadata or {}),
+        tags=["labels", f"contract:{contract.name}"],
+    )
+    snapshot = report.run(
+        _dataset(current[columns], definition),
+        _dataset(reference[columns], definition),
+        timestamp=timestamp,
+        name=report_id,
+    )
     result = snapshot.dict()
     kind = CATEGORICAL if classification else NUMERIC
     drift = parse_column_drifts(result, {target: kind})[0]
@@ -126,11 +151,27 @@ def run_labels_report(current: pd.DataFrame, reference: pd.DataFrame, *, contrac
     atomic_write_bytes(json_path, snapshot.dumps().encode())
     atomic_write_bytes(html_path, snapshot.get_html_str(as_iframe=False).encode())
     quality = _quality(result, "classification" if classification else "regression")
-    logger.info("labels report %s: target drift %s %.4g (threshold %.4g, drifted %s), quality %s vs %s, %.2f s",
-                report_id, drift.method, drift.score, drift.threshold, drift.drifted, quality, reference_kind,
-                time.perf_counter() - started)
-    return LabelsReport(report_id, str(html_path), str(json_path), drift.to_dict(), quality, reference_kind,
-                        len(reference), len(current))
+    logger.info(
+        "labels report %s: target drift %s %.4g (threshold %.4g, drifted %s), quality %s vs %s, %.2f s",
+        report_id,
+        drift.method,
+        drift.score,
+        drift.threshold,
+        drift.drifted,
+        quality,
+        reference_kind,
+        time.perf_counter() - started,
+    )
+    return LabelsReport(
+        report_id,
+        str(html_path),
+        str(json_path),
+        drift.to_dict(),
+        quality,
+        reference_kind,
+        len(reference),
+        len(current),
+    )
 
 
 def _definition_and_preset(contract: Contract):
@@ -139,11 +180,15 @@ def _definition_and_preset(contract: Contract):
 
     target = contract.target
     if contract.task == "binary_classification":
-        definition = DataDefinition(numerical_columns=[PREDICTION], categorical_columns=[target], classification=[
-            BinaryClassification(target=target, prediction_probas=PREDICTION, pos_label=1)])
+        definition = DataDefinition(
+            numerical_columns=[PREDICTION],
+            categorical_columns=[target],
+            classification=[BinaryClassification(target=target, prediction_probas=PREDICTION, pos_label=1)],
+        )
         return definition, ClassificationPreset(probas_threshold=contract.gate.threshold)
-    definition = DataDefinition(numerical_columns=[target, PREDICTION],
-                                regression=[Regression(target=target, prediction=PREDICTION)])
+    definition = DataDefinition(
+        numerical_columns=[target, PREDICTION], regression=[Regression(target=target, prediction=PREDICTION)]
+    )
     return definition, RegressionPreset()
 
 

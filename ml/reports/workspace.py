@@ -65,8 +65,15 @@ def project_name(contract: str) -> str:
     return f"{PROJECT_PREFIX}{contract}"
 
 
-def add_snapshot(paths: PlatformPaths, contract: str, snapshot_json: Path | str, *, batch_id: str, kind: str,
-                 metadata: Mapping[str, str] | None = None) -> dict:
+def add_snapshot(
+    paths: PlatformPaths,
+    contract: str,
+    snapshot_json: Path | str,
+    *,
+    batch_id: str,
+    kind: str,
+    metadata: Mapping[str, str] | None = None,
+) -> dict:
     """Add the saved Evidently snapshot ``snapshot_json`` to ``contract``'s project as ``batch_id``'s ``kind`` run.
 
     The run is named ``"<kind> <batch_id>"``, tagged ``kind``, ``batch:<batch_id>`` and ``contract:<contract>``,
@@ -94,16 +101,32 @@ def add_snapshot(paths: PlatformPaths, contract: str, snapshot_json: Path | str,
                 return _result(root, project, known["snapshot_id"], added=False)
             # regenerated: one run per key, the newest
             _run_path(root, project["id"], known["snapshot_id"]).unlink()
-        labels = {"contract": contract, "batch_id": batch_id, "kind": kind, "report_json": report_ref,
-                  **{str(k): str(v) for k, v in (metadata or {}).items()}}
-        snapshot = _labelled_snapshot(payload, source, name=f"{kind} {batch_id}",
-                                      tags=[kind, f"batch:{batch_id}", f"contract:{contract}"], metadata=labels)
+        labels = {
+            "contract": contract,
+            "batch_id": batch_id,
+            "kind": kind,
+            "report_json": report_ref,
+            **{str(k): str(v) for k, v in (metadata or {}).items()},
+        }
+        snapshot = _labelled_snapshot(
+            payload,
+            source,
+            name=f"{kind} {batch_id}",
+            tags=[kind, f"batch:{batch_id}", f"contract:{contract}"],
+            metadata=labels,
+        )
         snapshot_id = _new_id()
         _install(paths, _run_path(root, project["id"], snapshot_id), snapshot.dumps())
         index[key] = {"snapshot_id": snapshot_id, "sha256": digest, "kind": kind, "batch_id": batch_id}
         _install(paths, _index_path(root, project["id"]), json.dumps(index, indent=1, sort_keys=True))
-    logger.info("report %s added to Evidently project %r as run %s (%s %s)", source.name, project["name"],
-                snapshot_id, kind, batch_id)
+    logger.info(
+        "report %s added to Evidently project %r as run %s (%s %s)",
+        source.name,
+        project["name"],
+        snapshot_id,
+        kind,
+        batch_id,
+    )
     return _result(root, project, snapshot_id, added=True)
 
 
@@ -113,8 +136,10 @@ def list_snapshots(paths: PlatformPaths, contract: str) -> list[dict]:
     for project_dir in sorted(root.glob(f"*/{INDEX_FILE}")):
         metadata = json.loads((project_dir.parent / "metadata.json").read_text())
         if metadata.get("name") == project_name(contract):
-            return [{"snapshot_id": v["snapshot_id"], "kind": v["kind"], "batch_id": v["batch_id"]}
-                    for v in json.loads(project_dir.read_text()).values()]
+            return [
+                {"snapshot_id": v["snapshot_id"], "kind": v["kind"], "batch_id": v["batch_id"]}
+                for v in json.loads(project_dir.read_text()).values()
+            ]
     return []
 
 
@@ -182,8 +207,11 @@ def _project(paths: PlatformPaths, contract: str) -> dict:
             logger.warning("%d Evidently projects named %r; using %s", len(found), name, found[0]["id"])
         return found[0]
     metadata_file, dashboard_file, _ = _layout()
-    model = ProjectModel(name=name, description=f"Reports of contract {contract}: one run per batch and kind "
-                                                "(drift when monitored, labels when its labels came)")
+    model = ProjectModel(
+        name=name,
+        description=f"Reports of contract {contract}: one run per batch and kind "
+        "(drift when monitored, labels when its labels came)",
+    )
     _install(paths, root / str(model.id) / dashboard_file, _dumps(default_dashboard().dict()))
     _install(paths, root / str(model.id) / metadata_file, _dumps(model.dict(), indent=2))  # last: now it exists
     logger.info("created Evidently project %r (%s) in %s", name, model.id, root)
@@ -200,24 +228,43 @@ def default_dashboard():
     from evidently.sdk.panels import line_plot_panel, text_panel
 
     drift = [
-        text_panel("Drift per batch", "One point per monitored batch. Open a run in Reports for its full page; "
-                   "the platform's drift decision (calibrated thresholds, debounce) is in the CT page of Airflow."),
-        line_plot_panel("Drift score per column", [PanelMetric(metric="ValueDrift", tags=[DRIFT],
-                                                               legend="{{column}} ({{method}})")],
-                        description="p-value (drift when below the threshold) or distance (drift when above)"),
-        line_plot_panel("Prediction drift score", [PanelMetric(metric="ValueDrift", tags=[DRIFT],
-                                                               metric_labels={"column": PREDICTION_COLUMN},
-                                                               legend="prediction ({{method}})")]),
+        text_panel(
+            "Drift per batch",
+            "One point per monitored batch. Open a run in Reports for its full page; "
+            "the platform's drift decision (calibrated thresholds, debounce) is in the CT page of Airflow.",
+        ),
+        line_plot_panel(
+            "Drift score per column",
+            [PanelMetric(metric="ValueDrift", tags=[DRIFT], legend="{{column}} ({{method}})")],
+            description="p-value (drift when below the threshold) or distance (drift when above)",
+        ),
+        line_plot_panel(
+            "Prediction drift score",
+            [
+                PanelMetric(
+                    metric="ValueDrift",
+                    tags=[DRIFT],
+                    metric_labels={"column": PREDICTION_COLUMN},
+                    legend="prediction ({{method}})",
+                )
+            ],
+        ),
     ]
     labels = [
-        line_plot_panel("Champion quality on labelled batches",
-                        [PanelMetric(metric=m, tags=[LABELS], legend=m) for m in QUALITY_METRICS]),
-        line_plot_panel("Target and prediction drift on labelled batches",
-                        [PanelMetric(metric="ValueDrift", tags=[LABELS], legend="{{column}} ({{method}})")]),
+        line_plot_panel(
+            "Champion quality on labelled batches",
+            [PanelMetric(metric=m, tags=[LABELS], legend=m) for m in QUALITY_METRICS],
+        ),
+        line_plot_panel(
+            "Target and prediction drift on labelled batches",
+            [PanelMetric(metric="ValueDrift", tags=[LABELS], legend="{{column}} ({{method}})")],
+        ),
     ]
     return DashboardModel(
-        tabs=[DashboardTabModel(title="Drift", panels=[p.id for p in drift]),
-              DashboardTabModel(title="Labels", panels=[p.id for p in labels])],
+        tabs=[
+            DashboardTabModel(title="Drift", panels=[p.id for p in drift]),
+            DashboardTabModel(title="Labels", panels=[p.id for p in labels]),
+        ],
         panels=[*drift, *labels],
     )
 
@@ -255,5 +302,10 @@ def _install(paths: PlatformPaths, target: Path, text: str) -> None:
 
 
 def _result(root: Path, project: dict, snapshot_id: str, *, added: bool) -> dict:
-    return {"project_id": project["id"], "snapshot_id": snapshot_id, "workspace": str(root),
-            "project": project["name"], "added": added}
+    return {
+        "project_id": project["id"],
+        "snapshot_id": snapshot_id,
+        "workspace": str(root),
+        "project": project["name"],
+        "added": added,
+    }

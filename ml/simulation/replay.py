@@ -48,8 +48,11 @@ def scripted_answer(option: str = APPROVE_OPTION, user: str = "direct-engine") -
     """An approver that always answers ``option`` (Approve or Reject) as ``user``."""
 
     def answer(gate: dict) -> dict:
-        return {"chosen_options": [option], "responded_by_user": {"id": user, "name": user},
-                "responded_at": datetime.now(UTC).isoformat()}
+        return {
+            "chosen_options": [option],
+            "responded_by_user": {"id": user, "name": user},
+            "responded_at": datetime.now(UTC).isoformat(),
+        }
 
     return answer
 
@@ -95,9 +98,16 @@ def _retrain_on_signal(paths: PlatformPaths, contract: Contract, approver: Appro
         retrain_direct(paths, contract, signal, approver)
 
 
-def _process_manifests(paths: PlatformPaths, contract: Contract, folder: Path, validate: Callable,
-                       rejected: type[Exception], commit: Callable, judge: Callable,
-                       approver: Approver | None = None) -> None:
+def _process_manifests(
+    paths: PlatformPaths,
+    contract: Contract,
+    folder: Path,
+    validate: Callable,
+    rejected: type[Exception],
+    commit: Callable,
+    judge: Callable,
+    approver: Approver | None = None,
+) -> None:
     """The steps of one landing DAG for every manifest in ``folder``: validate (a rejected file is skipped, as its
     DAG run fails red), commit, judge, decide, and retrain on a confirmed signal."""
     for manifest in ready_manifests(folder):
@@ -113,8 +123,16 @@ def _process_manifests(paths: PlatformPaths, contract: Contract, folder: Path, v
 def process_landing_direct(paths: PlatformPaths, contract: Contract, approver: Approver | None = None) -> None:
     """Ingest, monitor and (on a signal) retrain every batch waiting in the contract's landing folder; then
     join and evaluate every label file waiting in its labels folder (contracts with delayed labels)."""
-    _process_manifests(paths, contract, paths.landing_for(contract.name), validate_landed_batch, BatchRejected,
-                       commit_validated_batch, monitor_batch, approver)
+    _process_manifests(
+        paths,
+        contract,
+        paths.landing_for(contract.name),
+        validate_landed_batch,
+        BatchRejected,
+        commit_validated_batch,
+        monitor_batch,
+        approver,
+    )
     if contract.labels_delayed:
         process_labels_direct(paths, contract, approver)
 
@@ -123,12 +141,27 @@ def process_labels_direct(paths: PlatformPaths, contract: Contract, approver: Ap
     """The labels DAG's steps for every label file waiting in ``landing/<contract>/labels/``."""
     from ml.steps.labels import LabelsRejected, commit_landed_labels, evaluate_labels, validate_landed_labels
 
-    _process_manifests(paths, contract, paths.labels_landing(contract.name), validate_landed_labels,
-                       LabelsRejected, commit_landed_labels, evaluate_labels, approver)
+    _process_manifests(
+        paths,
+        contract,
+        paths.labels_landing(contract.name),
+        validate_landed_labels,
+        LabelsRejected,
+        commit_landed_labels,
+        evaluate_labels,
+        approver,
+    )
 
 
-def replay_direct(paths: PlatformPaths, contract: Contract, scenario: Scenario, *, max_batches: int | None = None,
-                  after_batch: Callable[[str], None] | None = None, approver: Approver | None = None) -> None:
+def replay_direct(
+    paths: PlatformPaths,
+    contract: Contract,
+    scenario: Scenario,
+    *,
+    max_batches: int | None = None,
+    after_batch: Callable[[str], None] | None = None,
+    approver: Approver | None = None,
+) -> None:
     """Land the scenario's batches one by one, each processed by every step before the next lands."""
     source = load_source(contract)
     for count, batch in enumerate(plan_batches(scenario, contract, source)):

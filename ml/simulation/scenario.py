@@ -104,16 +104,19 @@ def _corrupt(frame: pd.DataFrame, corruption: Corruption) -> bytes:
     elif corruption.kind == "out_of_range":
         broken[corruption.column] = broken[corruption.column] * 100
     else:
-        raise ContractError(f"unknown corruption kind {corruption.kind!r}: number_to_string, missing_column, "
-                            "out_of_range")
+        raise ContractError(
+            f"unknown corruption kind {corruption.kind!r}: number_to_string, missing_column, out_of_range"
+        )
     return broken.to_csv(index=False).encode()
 
 
 def plan_batches(scenario: Scenario, contract: Contract, source: pd.DataFrame) -> Iterator[PlannedBatch]:
     """The landings of a scenario in order: batches, and with ``scenario.labels`` their delayed labels."""
     if scenario.labels is not None and not contract.labels_delayed:
-        raise ContractError(f"scenario delays labels (labels.delay_batches) but contract {contract.name!r} expects "
-                            "them inside each batch: set `labels: {arrive: delayed}` in the contract")
+        raise ContractError(
+            f"scenario delays labels (labels.delay_batches) but contract {contract.name!r} expects "
+            "them inside each batch: set `labels: {arrive: delayed}` in the contract"
+        )
     stamps = source[contract.timestamp]
     if scenario.bootstrap:
         start, end = _utc(scenario.bootstrap.start), _utc(scenario.bootstrap.end)
@@ -144,8 +147,13 @@ def _replay_batches(scenario: Scenario, contract: Contract, source: pd.DataFrame
 def _corruptions(scenario: Scenario, batch: PlannedBatch) -> Iterator[PlannedBatch]:
     for corruption in scenario.corruptions:
         if corruption.after == batch.batch_id:
-            yield PlannedBatch(corruption.batch_id, batch.frame, batch.period_start, batch.period_end,
-                               payload=_corrupt(batch.frame, corruption))
+            yield PlannedBatch(
+                corruption.batch_id,
+                batch.frame,
+                batch.period_start,
+                batch.period_end,
+                payload=_corrupt(batch.frame, corruption),
+            )
 
 
 def _labels_of(batch: PlannedBatch, contract: Contract) -> PlannedBatch:
@@ -155,9 +163,24 @@ def _labels_of(batch: PlannedBatch, contract: Contract) -> PlannedBatch:
 def land(batch: PlannedBatch, contract: Contract, landing: Path) -> BatchManifest:
     """Write one planned landing into the contract's ``landing`` folder (labels into its ``labels/`` folder)."""
     if batch.kind == LABELS_KIND:
-        return publish_labels(batch.frame, contract=contract, landing=landing / LABELS_DIR, batch_id=batch.batch_id,
-                              period_start=batch.period_start, period_end=batch.period_end,
-                              produced_at=batch.produced, payload=batch.payload)
-    return publish_batch(batch.frame, contract=contract.name, landing=landing, batch_id=batch.batch_id,
-                         period_start=batch.period_start, period_end=batch.period_end,
-                         produced_at=batch.produced, kind=batch.kind, payload=batch.payload)
+        return publish_labels(
+            batch.frame,
+            contract=contract,
+            landing=landing / LABELS_DIR,
+            batch_id=batch.batch_id,
+            period_start=batch.period_start,
+            period_end=batch.period_end,
+            produced_at=batch.produced,
+            payload=batch.payload,
+        )
+    return publish_batch(
+        batch.frame,
+        contract=contract.name,
+        landing=landing,
+        batch_id=batch.batch_id,
+        period_start=batch.period_start,
+        period_end=batch.period_end,
+        produced_at=batch.produced,
+        kind=batch.kind,
+        payload=batch.payload,
+    )

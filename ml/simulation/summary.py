@@ -9,20 +9,40 @@ def _batch_rows(events: list[dict]) -> dict[str, dict]:
     rows: dict[str, dict] = {}
     for event in events:
         batch_id = event.get("batch_id")
-        if not batch_id or event["kind"] not in (EventKind.BATCH_INGESTED, EventKind.BATCH_QUARANTINED, EventKind.BATCH_MONITORED, EventKind.DRIFT_SIGNAL):
+        if not batch_id or event["kind"] not in (
+            EventKind.BATCH_INGESTED,
+            EventKind.BATCH_QUARANTINED,
+            EventKind.BATCH_MONITORED,
+            EventKind.DRIFT_SIGNAL,
+        ):
             continue
-        row = rows.setdefault(batch_id, {"batch_id": batch_id, "data_version": None, "rows": None,
-                                         "validation": None, "drift_share": None, "drifted_columns": [],
-                                         "alarm": False, "champion_version": None, "champion_metric": None})
+        row = rows.setdefault(
+            batch_id,
+            {
+                "batch_id": batch_id,
+                "data_version": None,
+                "rows": None,
+                "validation": None,
+                "drift_share": None,
+                "drifted_columns": [],
+                "alarm": False,
+                "champion_version": None,
+                "champion_metric": None,
+            },
+        )
         kind = event["kind"]
         if kind == EventKind.BATCH_INGESTED:
             row.update(validation="passed", rows=event["rows"], data_version=event["data_version"]["rev"])
         elif kind == EventKind.BATCH_QUARANTINED:
             row.update(validation=event["status"], reason=event["reason"].splitlines()[0])
         elif kind == EventKind.BATCH_MONITORED:
-            row.update(drift_share=event.get("drift_share"), drifted_columns=event.get("drifted_columns", []),
-                       champion_version=event.get("champion_version"), champion_metric=event.get("champion_metric"),
-                       reasons=event.get("reasons", []))
+            row.update(
+                drift_share=event.get("drift_share"),
+                drifted_columns=event.get("drifted_columns", []),
+                champion_version=event.get("champion_version"),
+                champion_metric=event.get("champion_metric"),
+                reasons=event.get("reasons", []),
+            )
         elif kind == EventKind.DRIFT_SIGNAL:
             row.update(alarm=True, alarm_reason=event["reason"])
     return rows
@@ -55,6 +75,5 @@ def _with_approvals(gates: list[dict], events: list[dict]) -> list[dict]:
     rows = []
     for gate in gates:
         answer = answers.get((gate.get("version"), gate.get("decision_id")))
-        rows.append({**gate, **({"approval": answer["outcome"], "approver": answer.get("approver")}
-                                if answer else {})})
+        rows.append({**gate, **({"approval": answer["outcome"], "approver": answer.get("approver")} if answer else {})})
     return rows

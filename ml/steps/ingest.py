@@ -38,8 +38,11 @@ def validate_landed_batch(paths: PlatformPaths, contract: Contract, manifest_pat
     try:
         manifest = BatchManifest.read(manifest_file)
     except ValueError as error:
-        verdict = {"batch_id": batch_id, "status": "unreadable", "failures": [{"check": "manifest",
-                                                                             "message": str(error)}]}
+        verdict = {
+            "batch_id": batch_id,
+            "status": "unreadable",
+            "failures": [{"check": "manifest", "message": str(error)}],
+        }
         return _reject(paths, contract, manifest_file, verdict, str(error), kind="unreadable")
     gx_root = paths.gx if project_exists(paths.gx) else None  # else validate in memory (same derived suite)
     verdict, frame = validate_batch(manifest.data_path(manifest_file.parent), manifest, contract, gx_root=gx_root)
@@ -49,17 +52,32 @@ def validate_landed_batch(paths: PlatformPaths, contract: Contract, manifest_pat
     staging.parent.mkdir(parents=True, exist_ok=True)
     frame.to_parquet(staging, index=False)
     logger.info("batch %s passed validation (%d rows)", batch_id, len(frame))
-    return {"batch_id": batch_id, "manifest": str(manifest_file), "rows": len(frame), "kind": manifest.kind,
-            "period_start": manifest.period_start, "period_end": manifest.period_end,
-            "data_docs": verdict.data_docs_path, "data_docs_page": verdict.data_docs_page}
+    return {
+        "batch_id": batch_id,
+        "manifest": str(manifest_file),
+        "rows": len(frame),
+        "kind": manifest.kind,
+        "period_start": manifest.period_start,
+        "period_end": manifest.period_end,
+        "data_docs": verdict.data_docs_path,
+        "data_docs_page": verdict.data_docs_page,
+    }
 
 
-def _reject(paths: PlatformPaths, contract: Contract, manifest_file: Path, verdict: dict, reason: str,
-            kind: str) -> dict:
+def _reject(
+    paths: PlatformPaths, contract: Contract, manifest_file: Path, verdict: dict, reason: str, kind: str
+) -> dict:
     batch_id = batch_id_of(manifest_file)
     folder = quarantine_batch(paths, contract.name, manifest_file, verdict, reason)
-    append_event(paths.ledger, contract.name, EventKind.BATCH_QUARANTINED, batch_id=batch_id, status=kind,
-                 reason=reason, folder=str(folder))
+    append_event(
+        paths.ledger,
+        contract.name,
+        EventKind.BATCH_QUARANTINED,
+        batch_id=batch_id,
+        status=kind,
+        reason=reason,
+        folder=str(folder),
+    )
     raise BatchRejected(f"batch {batch_id} quarantined ({kind}) in {folder}:\n{reason}", verdict)
 
 
@@ -71,8 +89,13 @@ def commit_validated_batch(paths: PlatformPaths, contract: Contract, validated: 
     version = commit_batch(paths.data_repo, contract.name, batch_id, frame)
     move_landed(Path(validated["manifest"]), paths.processed_for(contract.name))
     staging.unlink(missing_ok=True)
-    event = {"batch_id": batch_id, "rows": validated["rows"], "batch_kind": validated["kind"],
-             "period_start": validated["period_start"], "period_end": validated["period_end"],
-             "data_version": version.to_dict()}
+    event = {
+        "batch_id": batch_id,
+        "rows": validated["rows"],
+        "batch_kind": validated["kind"],
+        "period_start": validated["period_start"],
+        "period_end": validated["period_end"],
+        "data_version": version.to_dict(),
+    }
     append_event(paths.ledger, contract.name, EventKind.BATCH_INGESTED, **event)
     return event

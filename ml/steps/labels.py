@@ -68,16 +68,32 @@ def monitored_record(paths: PlatformPaths, contract: str, batch_id: str) -> dict
 
 def _reject(paths: PlatformPaths, contract: Contract, manifest_file: Path, verdict: dict, reason: str) -> dict:
     batch_id = batch_id_of(manifest_file)
-    folder = quarantine_batch(paths, contract.name, manifest_file, verdict, reason,
-                              folder_name=quarantine_folder_name(batch_id), title=f"Labels of batch {batch_id}")
-    append_event(paths.ledger, contract.name, LABELS_QUARANTINED, batch_id=batch_id, status=verdict["status"],
-                 reason=reason, folder=str(folder))
-    raise LabelsRejected(f"labels of batch {batch_id} quarantined ({verdict['status']}) in {folder}:\n{reason}",
-                         verdict)
+    folder = quarantine_batch(
+        paths,
+        contract.name,
+        manifest_file,
+        verdict,
+        reason,
+        folder_name=quarantine_folder_name(batch_id),
+        title=f"Labels of batch {batch_id}",
+    )
+    append_event(
+        paths.ledger,
+        contract.name,
+        LABELS_QUARANTINED,
+        batch_id=batch_id,
+        status=verdict["status"],
+        reason=reason,
+        folder=str(folder),
+    )
+    raise LabelsRejected(
+        f"labels of batch {batch_id} quarantined ({verdict['status']}) in {folder}:\n{reason}", verdict
+    )
 
 
-def _reject_one(paths: PlatformPaths, contract: Contract, manifest_file: Path, status: str, check: str,
-                message: str) -> dict:
+def _reject_one(
+    paths: PlatformPaths, contract: Contract, manifest_file: Path, status: str, check: str, message: str
+) -> dict:
     verdict = rejected_verdict(batch_id_of(manifest_file), status, check, message)
     return _reject(paths, contract, manifest_file, verdict.to_dict(), label_reason(verdict))
 
@@ -93,29 +109,47 @@ def validate_landed_labels(paths: PlatformPaths, contract: Contract, manifest_pa
     except ValueError as error:
         return _reject_one(paths, contract, manifest_file, UNREADABLE, "manifest", str(error))
     if batch_id not in committed_batches(paths.data_repo, contract.name):
-        return _reject_one(paths, contract, manifest_file, UNKNOWN_BATCH, "labels.unknown_batch",
-                           f"no batch {batch_id!r} was accepted into the {contract.name} dataset, so none of its rows "
-                           "was scored: the batch was quarantined, has not landed yet, or the label file names the "
-                           "wrong batch (its manifest's file name is the batch id)")
+        return _reject_one(
+            paths,
+            contract,
+            manifest_file,
+            UNKNOWN_BATCH,
+            "labels.unknown_batch",
+            f"no batch {batch_id!r} was accepted into the {contract.name} dataset, so none of its rows "
+            "was scored: the batch was quarantined, has not landed yet, or the label file names the "
+            "wrong batch (its manifest's file name is the batch id)",
+        )
     if monitored_record(paths, contract.name, batch_id) is None:
-        raise LabelsNotReady(f"batch {batch_id} is in the dataset but the monitor has not scored it yet; the labels "
-                             "stay in landing and the task retries")
+        raise LabelsNotReady(
+            f"batch {batch_id} is in the dataset but the monitor has not scored it yet; the labels "
+            "stay in landing and the task retries"
+        )
     batch = read_batch(paths.data_repo, contract.name, batch_id, current_version(paths.data_repo, contract.name).rev)
     verdict, labels = check_label_file(manifest.data_path(manifest_file.parent), manifest, contract, batch)
     if not verdict.passed:
         return _reject(paths, contract, manifest_file, verdict.to_dict(), label_reason(verdict))
     changed = labels_conflict(batch, labels, contract)
     if changed:
-        return _reject_one(paths, contract, manifest_file, CONFLICT, "labels.conflict",
-                           f"batch {batch_id} already has labels in the dataset and {changed} of its rows would get "
-                           "a different one: joined labels are never rewritten (training windows and reports were "
-                           "built on them); fix them upstream and land a corrected batch instead")
+        return _reject_one(
+            paths,
+            contract,
+            manifest_file,
+            CONFLICT,
+            "labels.conflict",
+            f"batch {batch_id} already has labels in the dataset and {changed} of its rows would get "
+            "a different one: joined labels are never rewritten (training windows and reports were "
+            "built on them); fix them upstream and land a corrected batch instead",
+        )
     staging = paths.staged_labels(contract.name, batch_id)
     staging.parent.mkdir(parents=True, exist_ok=True)
     labels.to_parquet(staging, index=False)
     logger.info("labels of batch %s passed their checks (%d rows)", batch_id, len(labels))
-    return {"batch_id": batch_id, "manifest": str(manifest_file), "rows": len(labels),
-            "already_labelled": contract.target in batch.columns and bool(batch[contract.target].notna().all())}
+    return {
+        "batch_id": batch_id,
+        "manifest": str(manifest_file),
+        "rows": len(labels),
+        "already_labelled": contract.target in batch.columns and bool(batch[contract.target].notna().all()),
+    }
 
 
 def commit_landed_labels(paths: PlatformPaths, contract: Contract, validated: dict) -> dict:
@@ -142,8 +176,10 @@ def _ordered(reasons: set[str]) -> list[str]:
 def _aligned(log: pd.DataFrame, frame: pd.DataFrame, contract: Contract, batch_id: str) -> None:
     stamps = contract.timestamp
     if len(log) != len(frame) or not log[stamps].reset_index(drop=True).equals(frame[stamps].reset_index(drop=True)):
-        raise DataVersionError(f"the prediction log of batch {batch_id} ({len(log)} rows) does not follow the batch's "
-                               f"rows ({len(frame)}) in the dataset: was the batch re-ingested after it was scored?")
+        raise DataVersionError(
+            f"the prediction log of batch {batch_id} ({len(log)} rows) does not follow the batch's "
+            f"rows ({len(frame)}) in the dataset: was the batch re-ingested after it was scored?"
+        )
 
 
 def evaluate_labels(paths: PlatformPaths, contract: Contract, ingested: dict) -> dict:
@@ -164,35 +200,53 @@ def evaluate_labels(paths: PlatformPaths, contract: Contract, ingested: dict) ->
     _aligned(log, frame, contract, batch_id)
     scored_by = str(log["model_version"].iloc[0])
     version = get_version(paths, contract.model_name, scored_by)
-    performance = performance_check(contract, frame[contract.target].to_numpy(), log[PREDICTION].to_numpy(),
-                                    version.tags)
+    performance = performance_check(
+        contract, frame[contract.target].to_numpy(), log[PREDICTION].to_numpy(), version.tags
+    )
     champion = version_by_alias(paths, contract.model_name, CHAMPION)
     serving = champion is not None and champion.version == scored_by
     if not serving:
-        performance["not_counted"] = (f"scored by version {scored_by}; the champion is now "
-                                      f"{champion.version if champion else 'none'}: a drop of a replaced model is "
-                                      "no evidence against the one serving")
+        performance["not_counted"] = (
+            f"scored by version {scored_by}; the champion is now "
+            f"{champion.version if champion else 'none'}: a drop of a replaced model is "
+            "no evidence against the one serving"
+        )
     report = _labels_report(paths, contract, batch_id, frame, log[PREDICTION].to_numpy(), version)
     reasons = set(earlier.get("reasons") or []) - {"performance"}
     if performance.get("dropped") and serving:
         reasons.add("performance")
-    record.update(performance=performance, champion_metric=performance.get("value"), reasons=_ordered(reasons),
-                  batch_drifted=bool(reasons), scored_by=scored_by, labels_report_id=report["report_id"],
-                  labels_report_html=report["html_path"], labels_report_json=report["json_path"],
-                  labels_report_url=report["report_url"], target_drift=report["target_drift"],
-                  quality=report["quality"], labels_reference=report["reference"], labels_workspace=report["workspace"])
+    record.update(
+        performance=performance,
+        champion_metric=performance.get("value"),
+        reasons=_ordered(reasons),
+        batch_drifted=bool(reasons),
+        scored_by=scored_by,
+        labels_report_id=report["report_id"],
+        labels_report_html=report["html_path"],
+        labels_report_json=report["json_path"],
+        labels_report_url=report["report_url"],
+        target_drift=report["target_drift"],
+        quality=report["quality"],
+        labels_reference=report["reference"],
+        labels_workspace=report["workspace"],
+    )
     return _append(paths, contract, record)
 
 
 def _append(paths: PlatformPaths, contract: Contract, record: dict) -> dict:
     append_event(paths.ledger, contract.name, EventKind.BATCH_MONITORED, **record)
-    logger.info("labels of batch %s: performance %s, reasons %s", record["batch_id"], record.get("performance"),
-                record.get("reasons"))
+    logger.info(
+        "labels of batch %s: performance %s, reasons %s",
+        record["batch_id"],
+        record.get("performance"),
+        record.get("reasons"),
+    )
     return {k: v for k, v in record.items() if k != "columns"}
 
 
-def _labels_report(paths: PlatformPaths, contract: Contract, batch_id: str, frame: pd.DataFrame, scores,
-                   version) -> dict:
+def _labels_report(
+    paths: PlatformPaths, contract: Contract, batch_id: str, frame: pd.DataFrame, scores, version
+) -> dict:
     """Run the labels report, add it to the Evidently workspace; its paths, UI URL, numbers and workspace run."""
     from ml.data.predictions import PREDICTION_COLUMN as PREDICTION
     from ml.reports.labels import champion_reference, run_labels_report, validation_metadata
@@ -201,13 +255,27 @@ def _labels_report(paths: PlatformPaths, contract: Contract, batch_id: str, fram
 
     reference, kind = champion_reference(paths, contract, version)
     current = pd.DataFrame({contract.target: frame[contract.target].to_numpy(), PREDICTION: scores})
-    metadata = {"contract": contract.name, "batch_id": batch_id,
-                **validation_metadata(version, kind, len(reference))}
-    report = run_labels_report(current, reference, contract=contract, out_dir=paths.reports_for(contract.name),
-                               report_id=f"{contract.name}-{batch_id}-labels-v{version.version}",
-                               metadata=metadata, reference_kind=kind)
+    metadata = {"contract": contract.name, "batch_id": batch_id, **validation_metadata(version, kind, len(reference))}
+    report = run_labels_report(
+        current,
+        reference,
+        contract=contract,
+        out_dir=paths.reports_for(contract.name),
+        report_id=f"{contract.name}-{batch_id}-labels-v{version.version}",
+        metadata=metadata,
+        reference_kind=kind,
+    )
     url = report_url(paths, report.html_path)
-    added = add_snapshot(paths, contract.name, report.json_path, batch_id=batch_id, kind=LABELS,
-                         metadata={"champion_version": str(version.version), "report_url": url or ""})
-    return {**report.to_dict(), "report_url": url,
-            "workspace": {k: added[k] for k in ("workspace", "project_id", "snapshot_id")}}
+    added = add_snapshot(
+        paths,
+        contract.name,
+        report.json_path,
+        batch_id=batch_id,
+        kind=LABELS,
+        metadata={"champion_version": str(version.version), "report_url": url or ""},
+    )
+    return {
+        **report.to_dict(),
+        "report_url": url,
+        "workspace": {k: added[k] for k in ("workspace", "project_id", "snapshot_id")},
+    }

@@ -26,8 +26,9 @@ def fit_encoder(frame: pd.DataFrame, contract: Contract) -> dict:
         values = frame[name].astype("float64")
         std = float(values.std(ddof=0))
         numeric.append({"name": name, "mean": float(values.mean()), "std": std if std > 1e-12 else 1.0})
-    categorical = [{"name": f.name, "values": [str(v) for v in f.domain or ()]}
-                   for f in contract.features if not f.is_numeric]
+    categorical = [
+        {"name": f.name, "values": [str(v) for v in f.domain or ()]} for f in contract.features if not f.is_numeric
+    ]
     return {"numeric": numeric, "categorical": categorical}
 
 

@@ -97,7 +97,7 @@ def select_precision(requested: str, device: str) -> tuple[str, str | None]:
 def scaled_learning_rate(settings: TrainingSpec, batch_size: int) -> float:
     """Learning rate for ``batch_size``: linear (Goyal et al. 2017) or square-root scaling from the base batch."""
     ratio = batch_size / settings.base_batch_size
-    factor = {"none": 1.0, "linear": ratio, "sqrt": ratio ** 0.5}[settings.lr_scaling]
+    factor = {"none": 1.0, "linear": ratio, "sqrt": ratio**0.5}[settings.lr_scaling]
     return settings.learning_rate * factor
 
 
@@ -131,16 +131,20 @@ def deterministic_algorithms(enabled: bool):
 def _check_window(frame: pd.DataFrame, contract: Contract) -> None:
     minimum = contract.training.window.min_rows
     if len(frame) == 0:
-        raise TrainingError("the training window holds no rows: no accepted batch falls in it; ingest batches "
-                            "first or check the data revision")
+        raise TrainingError(
+            "the training window holds no rows: no accepted batch falls in it; ingest batches "
+            "first or check the data revision"
+        )
     if len(frame) < minimum:
         raise TrainingError(
             f"training window has {len(frame)} rows, fewer than training.window.min_rows={minimum}; "
             "wait for more batches or lower the minimum in the contract"
         )
     if contract.task == "binary_classification" and frame[contract.target].nunique() < 2:
-        raise TrainingError("training window holds a single class; a classifier needs both labels: widen "
-                            "training.window.max_rows or wait for batches with both labels")
+        raise TrainingError(
+            "training window holds a single class; a classifier needs both labels: widen "
+            "training.window.max_rows or wait for batches with both labels"
+        )
 
 
 def _split(frame: pd.DataFrame, fraction: float) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -156,12 +160,17 @@ def _loss_function(task: str):
 
 def _architecture(contract: Contract, encoder: dict) -> dict:
     model = contract.training.model
-    return {"family": model.family, "inputs": encoded_width(encoder), "hidden": list(model.hidden),
-            "dropout": model.dropout}
+    return {
+        "family": model.family,
+        "inputs": encoded_width(encoder),
+        "hidden": list(model.hidden),
+        "dropout": model.dropout,
+    }
 
 
-def _warm_start_plan(contract: Contract, fit_part: pd.DataFrame, warm_start: ScoringModel | None
-                     ) -> tuple[dict, dict, ScoringModel | None, str]:
+def _warm_start_plan(
+    contract: Contract, fit_part: pd.DataFrame, warm_start: ScoringModel | None
+) -> tuple[dict, dict, ScoringModel | None, str]:
     """(encoder, architecture, model to start from or None, what was decided).
 
     Fine-tuning keeps the champion's encoder: its weights were learnt on inputs scaled that way, and rescaling
@@ -174,16 +183,22 @@ def _warm_start_plan(contract: Contract, fit_part: pd.DataFrame, warm_start: Sco
     if warm_start is None:
         return fresh, architecture, None, "scratch (warm_start asked, but there is no champion yet)"
     old = warm_start.spec
-    same_inputs = (feature_names(old["encoder"]) == feature_names(fresh)
-                   and old["encoder"]["categorical"] == fresh["categorical"])
+    same_inputs = (
+        feature_names(old["encoder"]) == feature_names(fresh) and old["encoder"]["categorical"] == fresh["categorical"]
+    )
     if not same_inputs or old["architecture"] != architecture:
-        return fresh, architecture, None, ("scratch (warm_start asked, but the champion's features or "
-                                           "architecture differ from the contract's)")
+        return (
+            fresh,
+            architecture,
+            None,
+            ("scratch (warm_start asked, but the champion's features or architecture differ from the contract's)"),
+        )
     return old["encoder"], old["architecture"], warm_start, "champion"
 
 
-def train_model(frame: pd.DataFrame, contract: Contract, *, seed: int | None = None,
-                warm_start: ScoringModel | None = None) -> TrainingResult:
+def train_model(
+    frame: pd.DataFrame, contract: Contract, *, seed: int | None = None, warm_start: ScoringModel | None = None
+) -> TrainingResult:
     """Train on ``frame`` (time-ordered); the newest ``validation_fraction`` of rows drives early stopping.
 
     ``warm_start``: the champion, used when the contract sets ``training.warm_start`` and its features and
@@ -212,11 +227,20 @@ def _train(frame: pd.DataFrame, contract: Contract, seed: int, warm_start: Scori
     notes = [note for note in (fallback, precision_note) if note]
     fit_part, val_part = _split(frame, settings.validation_fraction)
     if len(val_part) == 0 or len(fit_part) == 0:
-        raise TrainingError(f"a window of {len(frame)} rows leaves no rows for training or validation "
-                            f"(validation_fraction {settings.validation_fraction}); raise training.window.min_rows")
+        raise TrainingError(
+            f"a window of {len(frame)} rows leaves no rows for training or validation "
+            f"(validation_fraction {settings.validation_fraction}); raise training.window.min_rows"
+        )
     encoder, architecture, start_from, warm_note = _warm_start_plan(contract, fit_part, warm_start)
-    logger.info("training on %s (%s), %s, %d rows (+%d validation), start: %s", device, device_name, precision,
-                len(fit_part), len(val_part), warm_note)
+    logger.info(
+        "training on %s (%s), %s, %d rows (+%d validation), start: %s",
+        device,
+        device_name,
+        precision,
+        len(fit_part),
+        len(val_part),
+        warm_note,
+    )
     data = _resident_tensors(fit_part, val_part, encoder, contract.target, device)
     batch_size = settings.batch_size
     while True:
@@ -227,8 +251,10 @@ def _train(frame: pd.DataFrame, contract: Contract, seed: int, warm_start: Scori
             # Keep only the text: the traceback holds the failed attempt's tensors until this block ends.
             out_of_memory = str(error).splitlines()[0]
         if device != "cuda" or batch_size // 2 < MIN_OOM_BATCH:
-            raise TrainingError(f"out of GPU memory at batch size {batch_size} ({out_of_memory}); lower "
-                                "training.batch_size or the model width, or set training.device: cpu")
+            raise TrainingError(
+                f"out of GPU memory at batch size {batch_size} ({out_of_memory}); lower "
+                "training.batch_size or the model width, or set training.device: cpu"
+            )
         note = f"CUDA out of memory at batch size {batch_size}; retrying from the same seed at {batch_size // 2}"
         logger.warning(note)
         notes.append(note)
@@ -236,32 +262,61 @@ def _train(frame: pd.DataFrame, contract: Contract, seed: int, warm_start: Scori
         torch.cuda.empty_cache()
     network, history, best_epoch, elapsed, rows_seen, learning_rate = run
     spec = {"task": contract.task, "target": contract.target, "architecture": architecture, "encoder": encoder}
-    return TrainingResult(ScoringModel(spec, network), device, device_name, seed, best_epoch, history,
-                          rows_seen / elapsed if elapsed > 0 else 0.0, fallback, precision=precision,
-                          batch_size=batch_size, learning_rate=learning_rate, compiled=settings.compile,
-                          deterministic=settings.deterministic, warm_start=warm_note, notes=notes,
-                          train_seconds=elapsed)
+    return TrainingResult(
+        ScoringModel(spec, network),
+        device,
+        device_name,
+        seed,
+        best_epoch,
+        history,
+        rows_seen / elapsed if elapsed > 0 else 0.0,
+        fallback,
+        precision=precision,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        compiled=settings.compile,
+        deterministic=settings.deterministic,
+        warm_start=warm_note,
+        notes=notes,
+        train_seconds=elapsed,
+    )
 
 
 def _resident_tensors(fit_part: pd.DataFrame, val_part: pd.DataFrame, encoder: dict, target: str, device: str):
     """Encode once and move to the device once; every epoch then slices these tensors in place."""
     import torch
 
-    arrays = [encode(fit_part, encoder), fit_part[target].to_numpy(dtype=np.float32),
-              encode(val_part, encoder), val_part[target].to_numpy(dtype=np.float32)]
+    arrays = [
+        encode(fit_part, encoder),
+        fit_part[target].to_numpy(dtype=np.float32),
+        encode(val_part, encoder),
+        val_part[target].to_numpy(dtype=np.float32),
+    ]
     if any(not np.isfinite(a).all() for a in arrays[1::2]):
-        raise TrainingError(f"target column {target!r} holds NaN or infinite values in the window; validation "
-                            "should have quarantined those batches: check the contract's target domain")
+        raise TrainingError(
+            f"target column {target!r} holds NaN or infinite values in the window; validation "
+            "should have quarantined those batches: check the contract's target domain"
+        )
     try:
         return [torch.from_numpy(a).to(device) for a in arrays]
     except torch.OutOfMemoryError as error:
         size = sum(a.nbytes for a in arrays) / 2**30
-        raise TrainingError(f"the window ({size:.1f} GiB encoded) does not fit on the GPU: lower "
-                            "training.window.max_rows or set training.device: cpu") from error
+        raise TrainingError(
+            f"the window ({size:.1f} GiB encoded) does not fit on the GPU: lower "
+            "training.window.max_rows or set training.device: cpu"
+        ) from error
 
 
-def _fit(data, contract: Contract, architecture: dict, start_from: ScoringModel | None, seed: int, device: str,
-         precision: str, batch_size: int):
+def _fit(
+    data,
+    contract: Contract,
+    architecture: dict,
+    start_from: ScoringModel | None,
+    seed: int,
+    device: str,
+    precision: str,
+    batch_size: int,
+):
     import torch
 
     settings = contract.training
@@ -273,11 +328,11 @@ def _fit(data, contract: Contract, architecture: dict, start_from: ScoringModel 
     network = network.to(device)
     model = torch.compile(network) if settings.compile else network
     learning_rate = scaled_learning_rate(settings, batch_size)
-    optimiser = torch.optim.AdamW(network.parameters(), lr=learning_rate, weight_decay=settings.weight_decay,
-                                  fused=device == "cuda")
+    optimiser = torch.optim.AdamW(
+        network.parameters(), lr=learning_rate, weight_decay=settings.weight_decay, fused=device == "cuda"
+    )
     loss_fn = _loss_function(contract.task)
-    autocast = (torch.autocast(device_type="cuda", dtype=torch.bfloat16) if precision == "bf16"
-                else nullcontext())
+    autocast = torch.autocast(device_type="cuda", dtype=torch.bfloat16) if precision == "bf16" else nullcontext()
     generator = torch.Generator(device=device).manual_seed(seed)
     # A compiled graph is specialised to one batch shape: drop the ragged last batch rather than recompile.
     usable = len(x_fit) - len(x_fit) % batch_size if settings.compile and len(x_fit) >= batch_size else len(x_fit)
@@ -289,7 +344,7 @@ def _fit(data, contract: Contract, architecture: dict, start_from: ScoringModel 
         order = torch.randperm(len(x_fit), device=device, generator=generator)[:usable]
         loss_sum = torch.zeros((), device=device)
         for start in range(0, usable, batch_size):
-            index = order[start:start + batch_size]
+            index = order[start : start + batch_size]
             optimiser.zero_grad(set_to_none=True)
             with autocast:
                 loss = loss_fn(model(x_fit[index]).squeeze(1).float(), y_fit[index])
@@ -299,13 +354,19 @@ def _fit(data, contract: Contract, architecture: dict, start_from: ScoringModel 
         epoch_seconds = _now(device) - started  # synchronised: GPU work is finished here
         elapsed, rows_seen = elapsed + epoch_seconds, rows_seen + usable
         val_loss, val_metric = _validate(model, network, x_val, y_val, loss_fn, autocast, contract.task)
-        row = {"epoch": epoch, "train_loss": float(loss_sum) / usable, "val_loss": val_loss,
-               f"val_{_metric_name(contract.task)}": val_metric,
-               "rows_per_second": usable / epoch_seconds if epoch_seconds > 0 else 0.0, "train_seconds": elapsed,
-               **gpu_telemetry(device)}
+        row = {
+            "epoch": epoch,
+            "train_loss": float(loss_sum) / usable,
+            "val_loss": val_loss,
+            f"val_{_metric_name(contract.task)}": val_metric,
+            "rows_per_second": usable / epoch_seconds if epoch_seconds > 0 else 0.0,
+            "train_seconds": elapsed,
+            **gpu_telemetry(device),
+        }
         history.append(row)
-        logger.info("epoch %d/%d %s", epoch, settings.epochs,
-                    " ".join(f"{k}={v:.4g}" for k, v in row.items() if k != "epoch"))
+        logger.info(
+            "epoch %d/%d %s", epoch, settings.epochs, " ".join(f"{k}={v:.4g}" for k, v in row.items() if k != "epoch")
+        )
         if val_loss < best_loss - 1e-6:
             best_loss, best_epoch = val_loss, epoch
             best_state = {k: v.detach().clone() for k, v in network.state_dict().items()}
@@ -313,8 +374,9 @@ def _fit(data, contract: Contract, architecture: dict, start_from: ScoringModel 
             logger.info("early stop at epoch %d (best %d)", epoch, best_epoch)
             break
     if best_state is None:
-        raise TrainingError("validation loss was never finite (NaN or inf): check the features' scale and the "
-                            "learning rate")
+        raise TrainingError(
+            "validation loss was never finite (NaN or inf): check the features' scale and the learning rate"
+        )
     network.load_state_dict(best_state)
     return network.to("cpu").eval(), history, best_epoch, elapsed, rows_seen, learning_rate
 
@@ -339,8 +401,9 @@ def _validate(model, network, x_val, y_val, loss_fn, autocast, task: str) -> tup
 
     network.eval()
     with torch.no_grad(), autocast:
-        outputs = torch.cat([model(x_val[i:i + EVAL_CHUNK]).squeeze(1).float()
-                             for i in range(0, len(x_val), EVAL_CHUNK)])
+        outputs = torch.cat(
+            [model(x_val[i : i + EVAL_CHUNK]).squeeze(1).float() for i in range(0, len(x_val), EVAL_CHUNK)]
+        )
     loss = float(loss_fn(outputs, y_val))
     scores, labels = outputs.cpu().double().numpy(), y_val.cpu().numpy()
     if task != "binary_classification":

@@ -36,8 +36,12 @@ class WindowSpan:
     @classmethod
     def from_tags(cls, tags: dict[str, str], prefix: str = "") -> WindowSpan:
         """The span recorded in a version's tags (``prefix`` ``"ct."`` for raw MLflow tags)."""
-        return cls(data_rev=tags[prefix + "holdout_rev"], start=tags[prefix + "window_start"],
-                   end=tags[prefix + "window_end"], holdout_start=tags[prefix + "holdout_start"])
+        return cls(
+            data_rev=tags[prefix + "holdout_rev"],
+            start=tags[prefix + "window_start"],
+            end=tags[prefix + "window_end"],
+            holdout_start=tags[prefix + "holdout_start"],
+        )
 
     TAG_NAMES = ("holdout_rev", "window_start", "window_end", "holdout_start")
 
@@ -74,10 +78,17 @@ class TrainingWindow:
     def bundle_tags(self, train_rows: int, holdout_rows: int) -> dict[str, str]:
         """The window's part of a version's release bundle (unprefixed; MLflow tags are strings). The only place
         the window becomes tags; :meth:`WindowSpan.from_tags` reads them back."""
-        return {"data_rev": self.data_rev, "data_md5": self.md5, "data_batches": str(self.batches),
-                "holdout_rev": self.data_rev, "window_start": self.start, "window_end": self.end,
-                "window_rows": str(train_rows), "holdout_start": self.holdout_start,
-                "holdout_rows": str(holdout_rows)}
+        return {
+            "data_rev": self.data_rev,
+            "data_md5": self.md5,
+            "data_batches": str(self.batches),
+            "holdout_rev": self.data_rev,
+            "window_start": self.start,
+            "window_end": self.end,
+            "window_rows": str(train_rows),
+            "holdout_start": self.holdout_start,
+            "holdout_rows": str(holdout_rows),
+        }
 
 
 def _labelled_dataset(paths: PlatformPaths, contract: Contract, rev: str) -> tuple[pd.DataFrame, int]:
@@ -93,13 +104,15 @@ def _window_rows(frame: pd.DataFrame, contract: Contract, signal: DriftSignal) -
         since = frame[frame[contract.timestamp] >= pd.Timestamp(onset)]
         if len(since) >= window.min_rows:
             return since.tail(window.max_rows), f"since drift onset {onset}"
-        logger.warning("only %d rows since drift onset %s (< %d); using the most recent rows", len(since), onset,
-                       window.min_rows)
+        logger.warning(
+            "only %d rows since drift onset %s (< %d); using the most recent rows", len(since), onset, window.min_rows
+        )
     return frame.tail(window.max_rows), "most recent rows"
 
 
-def pin_training_window(paths: PlatformPaths, contract: Contract, signal: DriftSignal,
-                        data_rev: str | None = None) -> TrainingWindow:
+def pin_training_window(
+    paths: PlatformPaths, contract: Contract, signal: DriftSignal, data_rev: str | None = None
+) -> TrainingWindow:
     """Choose the data version and the rows to learn from and to judge on (the newest rows: out-of-time)."""
     version = current_version(paths.data_repo, contract.name)
     if version is None:
@@ -109,26 +122,40 @@ def pin_training_window(paths: PlatformPaths, contract: Contract, signal: DriftS
     if unlabelled:
         logger.info("training window: %d rows whose labels have not arrived yet are left out", unlabelled)
     if frame.empty:
-        raise DataVersionError(f"no labelled rows in {contract.name} at revision {rev[:10]} ({unlabelled} rows wait "
-                               "for their labels): a retrain needs labels; wait for the label files")
+        raise DataVersionError(
+            f"no labelled rows in {contract.name} at revision {rev[:10]} ({unlabelled} rows wait "
+            "for their labels): a retrain needs labels; wait for the label files"
+        )
     rows, how = _window_rows(frame, contract, signal)
     holdout_rows = max(int(round(len(rows) * contract.gate.holdout.fraction)), contract.gate.holdout.min_rows)
     if holdout_rows >= len(rows):
-        raise DataVersionError(f"window of {len(rows)} rows cannot hold a {holdout_rows}-row holdout; lower "
-                               "gate.holdout.min_rows or wait for more batches")
+        raise DataVersionError(
+            f"window of {len(rows)} rows cannot hold a {holdout_rows}-row holdout; lower "
+            "gate.holdout.min_rows or wait for more batches"
+        )
     holdout_start = rows[contract.timestamp].iloc[len(rows) - holdout_rows]
     md5 = version.md5 if rev == version.rev else pointer_md5(paths.data_repo, contract.name, rev)
     window = TrainingWindow(
-        data_rev=rev, md5=md5, batches=len(committed_batches(paths.data_repo, contract.name, rev)),
-        start=rows[contract.timestamp].iloc[0].isoformat(), end=rows[contract.timestamp].iloc[-1].isoformat(),
-        rows=len(rows), holdout_start=holdout_start.isoformat(), holdout_rows=holdout_rows, how=how,
-        reason=signal.reason, signal_batch=signal.batch_id, unlabelled_rows=unlabelled)
+        data_rev=rev,
+        md5=md5,
+        batches=len(committed_batches(paths.data_repo, contract.name, rev)),
+        start=rows[contract.timestamp].iloc[0].isoformat(),
+        end=rows[contract.timestamp].iloc[-1].isoformat(),
+        rows=len(rows),
+        holdout_start=holdout_start.isoformat(),
+        holdout_rows=holdout_rows,
+        how=how,
+        reason=signal.reason,
+        signal_batch=signal.batch_id,
+        unlabelled_rows=unlabelled,
+    )
     logger.info("training window: %s", window)
     return window
 
 
-def split_window(frame: pd.DataFrame, timestamp: str, window: WindowSpan | TrainingWindow
-                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def split_window(
+    frame: pd.DataFrame, timestamp: str, window: WindowSpan | TrainingWindow
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(training rows, holdout) of a pinned window: rows in [start, end], the holdout from ``holdout_start``."""
     stamps = frame[timestamp]
     in_window = frame[(stamps >= pd.Timestamp(window.start)) & (stamps <= pd.Timestamp(window.end))]
@@ -136,8 +163,9 @@ def split_window(frame: pd.DataFrame, timestamp: str, window: WindowSpan | Train
     return in_window[in_window[timestamp] < holdout_from], in_window[in_window[timestamp] >= holdout_from]
 
 
-def read_window(paths: PlatformPaths, contract: Contract, window: WindowSpan | TrainingWindow
-                ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def read_window(
+    paths: PlatformPaths, contract: Contract, window: WindowSpan | TrainingWindow
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """A retrain window's (train, holdout) labelled rows at its ``data_rev``, as the retrain used them."""
     rows, _ = _labelled_dataset(paths, contract, window.data_rev)
     return split_window(rows, contract.timestamp, window)

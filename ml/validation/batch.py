@@ -146,18 +146,26 @@ def _too_many_rows(path: Path, shape: FileShape, manifest: BatchManifest, contra
     return CheckFailure(ROW_COUNT_CHECK, None, message, [shape.rows])
 
 
-def checksum_problem(path: Path, manifest: BatchManifest, *, what: str = "data file",
-                     republish: str = "the batch") -> CheckFailure | None:
+def checksum_problem(
+    path: Path, manifest: BatchManifest, *, what: str = "data file", republish: str = "the batch"
+) -> CheckFailure | None:
     """The file a manifest names is unreadable or not the one it describes (sha256), else None."""
     try:
         digest = file_sha256(path)  # streamed: the file is never held in memory whole
     except OSError as error:
-        return CheckFailure("file.missing", None, f"cannot read {what} {path} named by the manifest "
-                            f"({error.strerror}); re-publish {republish}")
+        return CheckFailure(
+            "file.missing",
+            None,
+            f"cannot read {what} {path} named by the manifest ({error.strerror}); re-publish {republish}",
+        )
     if digest != manifest.sha256:
-        return CheckFailure("file.checksum", None, f"{path.name} does not match its manifest (sha256 "
-                            f"{digest[:12]}... vs {manifest.sha256[:12]}...): the file is corrupt, half-written or "
-                            f"was replaced; re-publish {republish}")
+        return CheckFailure(
+            "file.checksum",
+            None,
+            f"{path.name} does not match its manifest (sha256 "
+            f"{digest[:12]}... vs {manifest.sha256[:12]}...): the file is corrupt, half-written or "
+            f"was replaced; re-publish {republish}",
+        )
     return None
 
 
@@ -184,7 +192,11 @@ def _manifest_problem(manifest: BatchManifest, contract: Contract) -> CheckFailu
 
 
 def _run_suite(
-    frame: pd.DataFrame, manifest: BatchManifest, contract: Contract, parameters: dict, gx_root: Path | None,
+    frame: pd.DataFrame,
+    manifest: BatchManifest,
+    contract: Contract,
+    parameters: dict,
+    gx_root: Path | None,
     labelled: bool = True,
 ) -> _GxRun:
     if gx_root is not None:
@@ -219,7 +231,11 @@ def validate_in_memory(frame: pd.DataFrame, contract: Contract, parameters: dict
 
 
 def _run_checkpoint(
-    gx_root: Path, frame: pd.DataFrame, manifest: BatchManifest, contract: Contract, parameters: dict,
+    gx_root: Path,
+    frame: pd.DataFrame,
+    manifest: BatchManifest,
+    contract: Contract,
+    parameters: dict,
     labelled: bool = True,
 ) -> _GxRun:
     from great_expectations.core.run_identifier import RunIdentifier
@@ -241,5 +257,9 @@ def _run_checkpoint(
     result_path = validation_result_path(context, key)
     docs_path = data_docs_index(context)
     page = data_docs_page(context, key)
-    return _GxRun(result, str(result_path) if result_path else None, str(docs_path) if docs_path else None,
-                  str(page) if page else None)
+    return _GxRun(
+        result,
+        str(result_path) if result_path else None,
+        str(docs_path) if docs_path else None,
+        str(page) if page else None,
+    )

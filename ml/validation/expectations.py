@@ -86,8 +86,11 @@ def build_label_suite(contract: Contract) -> Any:
         gxe.ExpectTableRowCountToEqual(value=_param("manifest_rows"), meta=_rule("manifest_rows")),
         *[gxe.ExpectColumnValuesToNotBeNull(column=c, meta=_rule("label_not_null")) for c in columns],
         *_target_expectations(contract, gxe),
-        (gxe.ExpectColumnValuesToBeUnique(column=key[0], meta=_rule("unique_label_key")) if len(key) == 1 else
-         gxe.ExpectCompoundColumnsToBeUnique(column_list=key, meta=_rule("unique_label_key"))),
+        (
+            gxe.ExpectColumnValuesToBeUnique(column=key[0], meta=_rule("unique_label_key"))
+            if len(key) == 1
+            else gxe.ExpectCompoundColumnsToBeUnique(column_list=key, meta=_rule("unique_label_key"))
+        ),
     ]
     meta = {"contract": contract.name, "derived_by": "ml.validation.build_label_suite (do not edit by hand)"}
     return gx.ExpectationSuite(name=f"{contract.name}_labels", expectations=expectations, meta=meta)

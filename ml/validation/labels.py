@@ -51,17 +51,26 @@ def rejected_verdict(batch_id: str, status: str, check: str, message: str) -> Va
 
 def label_reason(verdict: ValidationVerdict) -> str:
     """The verdict's reason, worded for a label file."""
-    return verdict.reason().replace(f"batch {verdict.batch_id} rejected", f"labels of batch {verdict.batch_id} "
-                                    "rejected", 1)
+    return verdict.reason().replace(
+        f"batch {verdict.batch_id} rejected", f"labels of batch {verdict.batch_id} rejected", 1
+    )
 
 
 def _file_problem(path: Path, manifest: BatchManifest, contract: Contract) -> CheckFailure | None:
     if manifest.contract != contract.name:
-        return _failure("manifest.contract", None, f"label manifest names contract {manifest.contract!r} but "
-                        f"landed for {contract.name!r}: move it to landing/{manifest.contract}/labels/")
+        return _failure(
+            "manifest.contract",
+            None,
+            f"label manifest names contract {manifest.contract!r} but "
+            f"landed for {contract.name!r}: move it to landing/{manifest.contract}/labels/",
+        )
     if manifest.kind != LABELS_KIND or manifest.format != "csv":
-        return _failure("manifest.kind", None, f"label manifest declares kind {manifest.kind!r} and format "
-                        f"{manifest.format!r}; label files are kind 'labels', format 'csv'")
+        return _failure(
+            "manifest.kind",
+            None,
+            f"label manifest declares kind {manifest.kind!r} and format "
+            f"{manifest.format!r}; label files are kind 'labels', format 'csv'",
+        )
     from ml.validation.batch import checksum_problem
 
     return checksum_problem(path, manifest, what="label file", republish="the labels")
@@ -75,9 +84,13 @@ def _read(path: Path, manifest: BatchManifest, contract: Contract, batch_rows: i
     try:
         shape = scan_batch_file(path)
         if shape.rows > batch_rows:
-            return None, _failure("expect_table_row_count_to_equal", None, f"{path.name} holds {shape.rows} label "
-                                  f"rows, more than the {batch_rows} rows of batch {manifest.batch_id}; it was not "
-                                  "loaded: send one row per scored row")
+            return None, _failure(
+                "expect_table_row_count_to_equal",
+                None,
+                f"{path.name} holds {shape.rows} label "
+                f"rows, more than the {batch_rows} rows of batch {manifest.batch_id}; it was not "
+                "loaded: send one row per scored row",
+            )
         return load_batch_file(path, contract), None
     except BatchReadError as error:
         return None, _failure("file.unreadable", None, str(error))
@@ -85,10 +98,25 @@ def _read(path: Path, manifest: BatchManifest, contract: Contract, batch_rows: i
 
 def _column_failures(frame: pd.DataFrame, contract: Contract) -> list[CheckFailure]:
     expected, arrived = contract.label_columns, [str(c) for c in frame.columns]
-    failures = [_failure("schema.missing_column", c, f"column {c!r} is missing from the label file; a label file "
-                         f"holds exactly {expected} (labels.key and the target)") for c in expected if c not in arrived]
-    failures += [_failure("schema.extra_column", c, f"column {c!r} does not belong in a label file of contract "
-                          f"{contract.name!r}; send exactly {expected}") for c in arrived if c not in expected]
+    failures = [
+        _failure(
+            "schema.missing_column",
+            c,
+            f"column {c!r} is missing from the label file; a label file "
+            f"holds exactly {expected} (labels.key and the target)",
+        )
+        for c in expected
+        if c not in arrived
+    ]
+    failures += [
+        _failure(
+            "schema.extra_column",
+            c,
+            f"column {c!r} does not belong in a label file of contract {contract.name!r}; send exactly {expected}",
+        )
+        for c in arrived
+        if c not in expected
+    ]
     return failures
 
 
@@ -102,9 +130,15 @@ def _typed_keys(frame: pd.DataFrame, contract: Contract) -> tuple[pd.DataFrame |
             keys[column] = comparable_keys(as_contract_type(frame[column], contract, column))
         except (ValueError, TypeError) as error:
             examples = frame[column].head(MAX_KEY_EXAMPLES).tolist()
-            failures.append(_failure("schema.type_changed", column, f"key column {column!r} does not parse as the "
-                                     f"batch's {column!r} ({error}); send the values exactly as the batch had them",
-                                     examples))
+            failures.append(
+                _failure(
+                    "schema.type_changed",
+                    column,
+                    f"key column {column!r} does not parse as the "
+                    f"batch's {column!r} ({error}); send the values exactly as the batch had them",
+                    examples,
+                )
+            )
     if failures:
         return None, failures
     import pandas as pd
@@ -128,20 +162,41 @@ def key_failures(label_keys: pd.DataFrame, batch: pd.DataFrame, contract: Contra
     batch_index, label_index = _key_index(batch, contract), _key_index(label_keys, contract)
     if batch_index.has_duplicates:
         dup = batch_index[batch_index.duplicated()].unique()
-        return [_failure("keys.batch_not_unique", ",".join(key), f"{len(dup)} key value(s) {key} appear on more "
-                         f"than one row of the batch itself, so labels cannot be joined by them: set labels.key to "
-                         "columns that identify a row", _examples(dup))]
+        return [
+            _failure(
+                "keys.batch_not_unique",
+                ",".join(key),
+                f"{len(dup)} key value(s) {key} appear on more "
+                f"than one row of the batch itself, so labels cannot be joined by them: set labels.key to "
+                "columns that identify a row",
+                _examples(dup),
+            )
+        ]
     failures = []
     unknown = label_index.unique().difference(batch_index)
     if len(unknown):
-        failures.append(_failure("keys.unknown", ",".join(key), f"{len(unknown)} label row(s) have a key {key} that "
-                                 "no row of the scored batch has: labels for rows that were never scored (wrong "
-                                 "batch, or keys changed on the way)", _examples(unknown)))
+        failures.append(
+            _failure(
+                "keys.unknown",
+                ",".join(key),
+                f"{len(unknown)} label row(s) have a key {key} that "
+                "no row of the scored batch has: labels for rows that were never scored (wrong "
+                "batch, or keys changed on the way)",
+                _examples(unknown),
+            )
+        )
     missing = batch_index.difference(label_index)
     if len(missing):
-        failures.append(_failure("keys.missing", ",".join(key), f"{len(missing)} of the batch's {len(batch_index)} "
-                                 f"scored rows have no label: a label file labels its whole batch; send the missing "
-                                 "rows in the same file", _examples(missing)))
+        failures.append(
+            _failure(
+                "keys.missing",
+                ",".join(key),
+                f"{len(missing)} of the batch's {len(batch_index)} "
+                f"scored rows have no label: a label file labels its whole batch; send the missing "
+                "rows in the same file",
+                _examples(missing),
+            )
+        )
     return failures
 
 
@@ -155,8 +210,9 @@ def _gx_failures(frame: pd.DataFrame, manifest: BatchManifest, contract: Contrac
     return gx_failures(result, contract, parameters)
 
 
-def check_label_file(path: Path, manifest: BatchManifest, contract: Contract,
-                     batch: pd.DataFrame) -> tuple[ValidationVerdict, pd.DataFrame | None]:
+def check_label_file(
+    path: Path, manifest: BatchManifest, contract: Contract, batch: pd.DataFrame
+) -> tuple[ValidationVerdict, pd.DataFrame | None]:
     """Judge the label file at ``path`` against ``batch``, the rows the champion scored; return the verdict and,
     when it passed, the labels (key columns in the batch's types, the target in its contract type).
 

@@ -55,8 +55,9 @@ def release(paths: PlatformPaths, contract: Contract, folder_name: str) -> tuple
     manifests = list(folder.glob(f"*{MANIFEST_SUFFIX}")) if folder.is_dir() else []
     if not manifests:
         known = ", ".join(b.batch_id for b in list_quarantined(paths, contract.name)) or "none"
-        raise QuarantineError(f"no quarantined batch {folder_name!r} with a manifest for {contract.name}; "
-                              f"quarantined: {known}")
+        raise QuarantineError(
+            f"no quarantined batch {folder_name!r} with a manifest for {contract.name}; quarantined: {known}"
+        )
     manifest_path = manifests[0]
     manifest = BatchManifest.read(manifest_path)
     if manifest.kind == LABELS_KIND:
@@ -73,8 +74,9 @@ def release(paths: PlatformPaths, contract: Contract, folder_name: str) -> tuple
     return True, f"batch {manifest.batch_id} passes now and is back in {landing}; the ingest DAG will take it"
 
 
-def _release_labels(paths: PlatformPaths, contract: Contract, folder: Path, manifest_path: Path,
-                    manifest: BatchManifest) -> tuple[bool, str]:
+def _release_labels(
+    paths: PlatformPaths, contract: Contract, folder: Path, manifest_path: Path, manifest: BatchManifest
+) -> tuple[bool, str]:
     """A quarantined label file: re-checked against its batch as it is now in the dataset, then back to
     ``landing/<contract>/labels/`` for the labels DAG."""
     from ml.data.versioning import committed_batches, current_version, read_batch
@@ -82,8 +84,10 @@ def _release_labels(paths: PlatformPaths, contract: Contract, folder: Path, mani
 
     batch_id = manifest.batch_id
     if batch_id not in committed_batches(paths.data_repo, contract.name):
-        return False, (f"labels of batch {batch_id} still have no batch: no batch {batch_id!r} is in the "
-                       f"{contract.name} dataset; land (or release) the batch first")
+        return False, (
+            f"labels of batch {batch_id} still have no batch: no batch {batch_id!r} is in the "
+            f"{contract.name} dataset; land (or release) the batch first"
+        )
     batch = read_batch(paths.data_repo, contract.name, batch_id, current_version(paths.data_repo, contract.name).rev)
     verdict, _ = check_label_file(manifest.data_path(folder), manifest, contract, batch)
     if not verdict.passed:
@@ -97,8 +101,16 @@ def _release_labels(paths: PlatformPaths, contract: Contract, folder: Path, mani
     return True, f"labels of batch {batch_id} pass now and are back in {landing}; the labels DAG will take them"
 
 
-def quarantine_batch(paths: PlatformPaths, contract: str, manifest_path: Path, verdict: dict, reason: str, *,
-                     folder_name: str | None = None, title: str | None = None) -> Path:
+def quarantine_batch(
+    paths: PlatformPaths,
+    contract: str,
+    manifest_path: Path,
+    verdict: dict,
+    reason: str,
+    *,
+    folder_name: str | None = None,
+    title: str | None = None,
+) -> Path:
     """Move the batch's files into ``quarantine/<contract>/<batch_id>/`` with a reason file; nothing is lost.
 
     The folder is assembled under a temporary name and renamed last, so a crash leaves either the batch in
@@ -113,8 +125,10 @@ def quarantine_batch(paths: PlatformPaths, contract: str, manifest_path: Path, v
     temp = root / f".{name}.incoming"
     shutil.rmtree(temp, ignore_errors=True)
     temp.mkdir()
-    (temp / "reason.md").write_text(f"# {title or f'Batch {batch_id}'} quarantined\n\n{reason}\n\n"
-                                    f"Release it after fixing the producer with `ct quarantine release {name}`.\n")
+    (temp / "reason.md").write_text(
+        f"# {title or f'Batch {batch_id}'} quarantined\n\n{reason}\n\n"
+        f"Release it after fixing the producer with `ct quarantine release {name}`.\n"
+    )
     atomic_write_json(temp / "verdict.json", verdict)
     move_landed(manifest_path, temp)
     target, attempt = root / name, 1

@@ -113,8 +113,11 @@ def column_kind(contract: Contract, column: str) -> str:
 def as_contract_type(series: pd.Series, contract: Contract, column: str) -> pd.Series:
     """One column in its contract type (see :func:`to_contract_types`); the timestamp as tz-aware UTC."""
     if column == contract.timestamp:
-        return series if pd.api.types.is_datetime64_any_dtype(series) else pd.to_datetime(series, utc=True,
-                                                                                         format="ISO8601")
+        return (
+            series
+            if pd.api.types.is_datetime64_any_dtype(series)
+            else pd.to_datetime(series, utc=True, format="ISO8601")
+        )
     return _as_kind(series, column_kind(contract, column))
 
 
@@ -214,8 +217,9 @@ def to_contract_types(frame: pd.DataFrame, contract: Contract, *, labelled: bool
     for column, kind in kinds.items():
         series = frame[column]
         if column == contract.timestamp:
-            columns[column] = series if pd.api.types.is_datetime64_any_dtype(series) else pd.to_datetime(
-                series, utc=True)
+            columns[column] = (
+                series if pd.api.types.is_datetime64_any_dtype(series) else pd.to_datetime(series, utc=True)
+            )
         else:
             columns[column] = _as_kind(series, kind)
     # Built in one go, the frame holds one consolidated block per dtype. Assigning column by column would leave

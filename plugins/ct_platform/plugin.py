@@ -15,7 +15,11 @@ class CtPlatformPlugin(AirflowPlugin):
     # On every task, shown only where the task pushed a report (ct_platform.reports.push_report_link): @task
     # tasks cannot declare links of their own.
     global_operator_extra_links = [reports.EvidentlyReportLink()]
-    fastapi_apps = [{"app": authenticated_file_app("CT Data Docs", resolve_page, "Data Docs page",
-                                                   "validate a batch first"),
-                     "url_prefix": URL_PREFIX, "name": "CT Data Docs"},
-                    {"app": reports.reports_app(), "url_prefix": reports.URL_PREFIX, "name": "CT reports"}]
+    fastapi_apps = [
+        {
+            "app": authenticated_file_app("CT Data Docs", resolve_page, "Data Docs page", "validate a batch first"),
+            "url_prefix": URL_PREFIX,
+            "name": "CT Data Docs",
+        },
+        {"app": reports.reports_app(), "url_prefix": reports.URL_PREFIX, "name": "CT reports"},
+    ]

@@ -26,8 +26,15 @@ logger = logging.getLogger(__name__)
 XCOM_KEY = "ct_report_url"
 LINK_NAME = "Evidently report"
 
-__all__ = ["LINK_NAME", "URL_PREFIX", "XCOM_KEY", "EvidentlyReportLink", "push_report_link", "reports_app",
-           "with_report_url"]
+__all__ = [
+    "LINK_NAME",
+    "URL_PREFIX",
+    "XCOM_KEY",
+    "EvidentlyReportLink",
+    "push_report_link",
+    "reports_app",
+    "with_report_url",
+]
 
 
 def push_report_link(context_or_ti: Mapping[str, Any] | Any, report_html: str | Path | None) -> str:
@@ -72,8 +79,15 @@ def _stored_url(ti_key) -> Any:
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        row = session.scalars(XComModel.get_many(key=XCOM_KEY, run_id=ti_key.run_id, dag_ids=ti_key.dag_id,
-                                                 task_ids=ti_key.task_id, map_indexes=ti_key.map_index)).first()
+        row = session.scalars(
+            XComModel.get_many(
+                key=XCOM_KEY,
+                run_id=ti_key.run_id,
+                dag_ids=ti_key.dag_id,
+                task_ids=ti_key.task_id,
+                map_indexes=ti_key.map_index,
+            )
+        ).first()
         return None if row is None else XComModel.deserialize_value(row)
 
 

@@ -42,10 +42,10 @@ class LandingSensor(BaseSensorOperator):
 
         now = datetime.now(UTC)
         deadline = now + timedelta(seconds=self.timeout)
-        trigger = LandingTrigger(self.folder, self.poll_interval, deadline=deadline.isoformat(),
-                                 waiting_since=now.isoformat())
-        self.defer(trigger=trigger, method_name="execute_complete",
-                   timeout=timedelta(seconds=self.timeout) + _BACKSTOP)
+        trigger = LandingTrigger(
+            self.folder, self.poll_interval, deadline=deadline.isoformat(), waiting_since=now.isoformat()
+        )
+        self.defer(trigger=trigger, method_name="execute_complete", timeout=timedelta(seconds=self.timeout) + _BACKSTOP)
 
     def execute_complete(self, context, event: dict | None = None):
         if event and "manifest" in event:
@@ -108,8 +108,11 @@ class DriftSensor(BaseSensorOperator):
     def _wait(self) -> None:
         from ct_platform.triggers import DriftTrigger
 
-        self.defer(trigger=DriftTrigger(str(self._ledger()), self.contract, self.poll_interval),
-                   method_name="execute_complete", timeout=timedelta(seconds=self.timeout))
+        self.defer(
+            trigger=DriftTrigger(str(self._ledger()), self.contract, self.poll_interval),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=self.timeout),
+        )
 
     def _emit(self, context, signal: dict) -> dict:
         from ct_platform.reports import with_report_url
@@ -119,7 +122,12 @@ class DriftSensor(BaseSensorOperator):
         for outlet in self.outlets:
             context["outlet_events"][outlet].extra = signal
         record_emitted(self._ledger(), self.contract, signal, run_id=context["run_id"])
-        self.log.info("drift confirmed for %s (reason %s, batch %s, report %s): emitting %s", self.contract,
-                      signal.get("reason"), signal.get("batch_id"), signal.get("report_html"),
-                      ", ".join(o.name for o in self.outlets))
+        self.log.info(
+            "drift confirmed for %s (reason %s, batch %s, report %s): emitting %s",
+            self.contract,
+            signal.get("reason"),
+            signal.get("batch_id"),
+            signal.get("report_html"),
+            ", ".join(o.name for o in self.outlets),
+        )
         return signal

@@ -24,8 +24,9 @@ class LandingTrigger(BaseTrigger):
     also holds where deferral timeouts are not enforced (``dag.test()`` runs triggers inline, without them).
     """
 
-    def __init__(self, folder: str, poll_interval: float = 2.0, deadline: str | None = None,
-                 waiting_since: str | None = None):
+    def __init__(
+        self, folder: str, poll_interval: float = 2.0, deadline: str | None = None, waiting_since: str | None = None
+    ):
         super().__init__()
         self.folder = folder
         self.poll_interval = poll_interval
@@ -33,9 +34,15 @@ class LandingTrigger(BaseTrigger):
         self.waiting_since = waiting_since
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        return ("ct_platform.triggers.LandingTrigger", {"folder": self.folder, "poll_interval": self.poll_interval,
-                                                        "deadline": self.deadline,
-                                                        "waiting_since": self.waiting_since})
+        return (
+            "ct_platform.triggers.LandingTrigger",
+            {
+                "folder": self.folder,
+                "poll_interval": self.poll_interval,
+                "deadline": self.deadline,
+                "waiting_since": self.waiting_since,
+            },
+        )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         deadline = datetime.fromisoformat(self.deadline) if self.deadline else None
@@ -66,8 +73,10 @@ class DriftTrigger(BaseTrigger):
         self.poll_interval = poll_interval
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        return ("ct_platform.triggers.DriftTrigger", {"ledger": self.ledger, "contract": self.contract,
-                                                      "poll_interval": self.poll_interval})
+        return (
+            "ct_platform.triggers.DriftTrigger",
+            {"ledger": self.ledger, "contract": self.contract, "poll_interval": self.poll_interval},
+        )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         from ml.drift.signals import next_signal

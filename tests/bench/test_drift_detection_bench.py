@@ -15,8 +15,9 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def contract():
     weather = load_contract(REPO / "include" / "contracts" / "weather.yaml")
-    drift = weather.drift.model_copy(update={"debounce": weather.drift.debounce.model_copy(update={"k": 2, "m": 3}),
-                                             "cooldown_batches": 2})
+    drift = weather.drift.model_copy(
+        update={"debounce": weather.drift.debounce.model_copy(update={"k": 2, "m": 3}), "cooldown_batches": 2}
+    )
     return weather.model_copy(update={"name": "bench_test", "drift": drift})
 
 

@@ -41,8 +41,15 @@ def _file_report(paths: PlatformPaths, batch: int, contract: str = "demo") -> di
     rng = np.random.default_rng(batch)
     reference = pd.DataFrame({"x": rng.normal(size=400), "prediction": rng.random(400)})
     current = pd.DataFrame({"x": rng.normal(0.5 * batch, 1.0, 300), "prediction": rng.random(300)})
-    report = run_drift_report(reference, current, numeric=["x", "prediction"], categorical=[],
-                              out_dir=paths.reports / contract, report_id=f"{contract}-b{batch}-v1", html=False)
+    report = run_drift_report(
+        reference,
+        current,
+        numeric=["x", "prediction"],
+        categorical=[],
+        out_dir=paths.reports / contract,
+        report_id=f"{contract}-b{batch}-v1",
+        html=False,
+    )
     return add_snapshot(paths, contract, report.json_path, batch_id=f"b{batch}", kind="drift")
 
 
@@ -70,8 +77,12 @@ def test_evidently_ui_lists_the_project_its_runs_and_the_dashboard(tmp_path: Pat
     project_id = [_file_report(paths, batch) for batch in range(2)][0]["project_id"]
     port, log = _free_port(), tmp_path / "evidently-ui.log"
     with open(log, "w") as out:
-        process = subprocess.Popen([CT, "--home", str(paths.home), "reports", "ui", "--port", str(port)],
-                                   stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            [CT, "--home", str(paths.home), "reports", "ui", "--port", str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_until_up(base, process, log)
@@ -82,8 +93,11 @@ def test_evidently_ui_lists_the_project_its_runs_and_the_dashboard(tmp_path: Pat
         dashboard = httpx.get(f"{base}/api/v2/dashboards/{project_id}", timeout=10).json()
         assert [tab["title"] for tab in dashboard["tabs"]] == ["Drift", "Labels"]
         panel = next(p for p in dashboard["panels"] if p["title"] == "Drift score per column")
-        series = httpx.post(f"{base}/api/v2/snapshots/{project_id}/data_series_batch", timeout=10,
-                            json={"series_filter": panel["values"]}).json()
+        series = httpx.post(
+            f"{base}/api/v2/snapshots/{project_id}/data_series_batch",
+            timeout=10,
+            json={"series_filter": panel["values"]},
+        ).json()
         assert len(series["sources"]) == 2  # one point per batch
         assert {s["params"]["column"] for s in series["series"]} == {"x", "prediction"}
         assert all(len(s["values"]) == 2 and None not in s["values"] for s in series["series"])
@@ -91,8 +105,10 @@ def test_evidently_ui_lists_the_project_its_runs_and_the_dashboard(tmp_path: Pat
         _file_report(paths, 2)  # filed while the UI runs: a run of a known project, and a new contract's first
         other = _file_report(paths, 0, contract="other")["project_id"]
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and (_snapshot_batches(base, project_id) != ["b0", "b1", "b2"]
-                                               or len(httpx.get(f"{base}/api/projects/", timeout=10).json()) < 2):
+        while time.monotonic() < deadline and (
+            _snapshot_batches(base, project_id) != ["b0", "b1", "b2"]
+            or len(httpx.get(f"{base}/api/projects/", timeout=10).json()) < 2
+        ):
             time.sleep(0.5)
         assert _snapshot_batches(base, project_id) == ["b0", "b1", "b2"]
         assert _snapshot_batches(base, other) == ["b0"]

@@ -43,16 +43,25 @@ def _events(*pairs):
     return [dict(kind=kind, batch_id="b", **fields) for kind, fields in pairs]
 
 
-@pytest.mark.parametrize("events, expected", [
-    (_events(("batch_ingested", {})), False),
-    (_events(("batch_quarantined", {})), True),
-    (_events(("batch_monitored", {}), ("drift_decided", {"confirmed": False})), True),
-    (_events(("drift_decided", {"confirmed": True})), False),
-    (_events(("drift_decided", {"confirmed": True}), ("gate_decision", {"decision": "reject"})), True),
-    (_events(("drift_decided", {"confirmed": True}), ("gate_decision", {"decision": "promote"})), False),
-    (_events(("drift_decided", {"confirmed": True}), ("gate_decision", {"decision": "promote"}),
-             ("champion_changed", {})), True),
-])
+@pytest.mark.parametrize(
+    "events, expected",
+    [
+        (_events(("batch_ingested", {})), False),
+        (_events(("batch_quarantined", {})), True),
+        (_events(("batch_monitored", {}), ("drift_decided", {"confirmed": False})), True),
+        (_events(("drift_decided", {"confirmed": True})), False),
+        (_events(("drift_decided", {"confirmed": True}), ("gate_decision", {"decision": "reject"})), True),
+        (_events(("drift_decided", {"confirmed": True}), ("gate_decision", {"decision": "promote"})), False),
+        (
+            _events(
+                ("drift_decided", {"confirmed": True}),
+                ("gate_decision", {"decision": "promote"}),
+                ("champion_changed", {}),
+            ),
+            True,
+        ),
+    ],
+)
 def test_a_batch_settles_only_when_everything_it_started_is_done(events, expected):
     assert settled(events, "b") is expected
 
@@ -60,33 +69,62 @@ def test_a_batch_settles_only_when_everything_it_started_is_done(events, expecte
 _MONITORED = (("batch_monitored", {}), ("drift_decided", {"confirmed": False}))
 
 
-@pytest.mark.parametrize("events, expected", [
-    (_events(*_MONITORED), False),  # the batch settled; its labels have not been taken yet
-    (_events(*_MONITORED, ("labels_quarantined", {})), True),
-    (_events(*_MONITORED, ("labels_ingested", {})), False),
-    (_events(*_MONITORED, ("labels_ingested", {}), ("batch_monitored", {}), ("drift_decided", {"confirmed": False})),
-     True),
-    (_events(*_MONITORED, ("labels_ingested", {}), ("drift_decided", {"confirmed": True})), False),
-    (_events(*_MONITORED, ("labels_ingested", {}), ("drift_decided", {"confirmed": True}),
-             ("gate_decision", {"decision": "promote"}), ("champion_changed", {})), True),
-])
+@pytest.mark.parametrize(
+    "events, expected",
+    [
+        (_events(*_MONITORED), False),  # the batch settled; its labels have not been taken yet
+        (_events(*_MONITORED, ("labels_quarantined", {})), True),
+        (_events(*_MONITORED, ("labels_ingested", {})), False),
+        (
+            _events(
+                *_MONITORED, ("labels_ingested", {}), ("batch_monitored", {}), ("drift_decided", {"confirmed": False})
+            ),
+            True,
+        ),
+        (_events(*_MONITORED, ("labels_ingested", {}), ("drift_decided", {"confirmed": True})), False),
+        (
+            _events(
+                *_MONITORED,
+                ("labels_ingested", {}),
+                ("drift_decided", {"confirmed": True}),
+                ("gate_decision", {"decision": "promote"}),
+                ("champion_changed", {}),
+            ),
+            True,
+        ),
+    ],
+)
 def test_a_label_file_settles_only_when_everything_it_started_is_done(events, expected):
     assert settled(events, "b", labels=True) is expected
 
 
 def test_progress_lines_for_labels():
-    assert describe({"kind": "labels_ingested", "batch_id": "2024-01-10", "rows": 720,
-                     "data_version": {"rev": "0123456789abcdef"}}) == (
-        "labels of batch 2024-01-10: joined, 720 rows -> data version 0123456789")
-    line = describe({"kind": "batch_monitored", "batch_id": "2024-01-10", "labelled": True, "scored_by": "1",
-                     "performance": {"checked": True, "metric": "auc", "value": 0.5058}, "batch_drifted": True,
-                     "reasons": ["performance"]})
+    assert describe(
+        {"kind": "labels_ingested", "batch_id": "2024-01-10", "rows": 720, "data_version": {"rev": "0123456789abcdef"}}
+    ) == ("labels of batch 2024-01-10: joined, 720 rows -> data version 0123456789")
+    line = describe(
+        {
+            "kind": "batch_monitored",
+            "batch_id": "2024-01-10",
+            "labelled": True,
+            "scored_by": "1",
+            "performance": {"checked": True, "metric": "auc", "value": 0.5058},
+            "batch_drifted": True,
+            "reasons": ["performance"],
+        }
+    )
     assert line == "labels of batch 2024-01-10: champion v1 auc 0.506 -> DRIFTED (performance)"
 
 
 def test_progress_lines_name_what_happened():
-    line = describe({"kind": "batch_quarantined", "batch_id": "1979", "status": "schema_change",
-                     "reason": "visibility: number -> string\nmore"})
+    line = describe(
+        {
+            "kind": "batch_quarantined",
+            "batch_id": "1979",
+            "status": "schema_change",
+            "reason": "visibility: number -> string\nmore",
+        }
+    )
     assert line == "batch 1979: QUARANTINED (schema_change): visibility: number -> string"
     assert describe({"kind": "ledger_internal"}) is None
 
@@ -94,7 +132,10 @@ def test_progress_lines_name_what_happened():
 def test_cli_reports_a_bad_contract_without_a_traceback(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: Bad Name\n")
-    result = subprocess.run([sys.executable, "-m", "ct.cli", "simulate", "--contract", str(bad), "--report",
-                             str(tmp_path / "r.json")], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "ct.cli", "simulate", "--contract", str(bad), "--report", str(tmp_path / "r.json")],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 2
     assert "invalid contract" in result.stderr and "name" in result.stderr and "Traceback" not in result.stderr

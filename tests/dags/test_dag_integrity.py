@@ -42,8 +42,13 @@ def test_four_dags_per_contract_and_a_labels_dag_where_labels_come_later(dagbag)
 def test_labels_dag_shape(dagbag, contract):
 
     labels = dagbag.get_dag(f"ct_labels_{contract.name}")
-    assert [t.task_id for t in labels.topological_sort()] == ["wait_for_labels", "validate_labels", "join_labels",
-                                                             "evaluate_labels", "decide_drift"]
+    assert [t.task_id for t in labels.topological_sort()] == [
+        "wait_for_labels",
+        "validate_labels",
+        "join_labels",
+        "evaluate_labels",
+        "decide_drift",
+    ]
     sensor = labels.get_task("wait_for_labels")
     assert type(sensor).__name__ == "LandingSensor"  # the ingest DAG's deferrable sensor, on the labels folder
     assert sensor.folder == str(PlatformPaths.from_env().labels_landing(contract.name))
@@ -62,8 +67,13 @@ def test_dag_shape(dagbag, contract):
     assert [t.task_id for t in drift.tasks] == ["wait_for_drift"]
     assert type(drift.get_task("wait_for_drift")).__name__ == "DriftSensor"
     assert [t.task_id for t in ingest.topological_sort()] == ["wait_for_batch", "validate_batch", "commit_version"]
-    assert {t.task_id for t in retrain.tasks} >= {"pin_training_window", "train_challenger", "evaluate_gate",
-                                                  "gate_passed", "promote_champion"}
+    assert {t.task_id for t in retrain.tasks} >= {
+        "pin_training_window",
+        "train_challenger",
+        "evaluate_gate",
+        "gate_passed",
+        "promote_champion",
+    }
     # promotion is the last step: nothing runs after the alias moves
     assert retrain.get_task("promote_champion").downstream_list == []
     assert retrain.get_task("train_challenger").pool == "gpu"

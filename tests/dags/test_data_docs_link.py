@@ -49,8 +49,15 @@ def test_failed_validation_links_its_data_docs_page(airflow_db, home: PlatformPa
     start, end = pd.Timestamp("1950-01-01", tz="UTC"), pd.Timestamp("1951-01-01", tz="UTC")
     year = history[(history["date"] >= start) & (history["date"] < end)].copy()
     year.loc[year.index[:10], "dew_point"] = 50.0  # out of range beyond range_mostly: a quality failure
-    publish_batch(year, contract="weather", landing=home.landing_for("weather"), batch_id="weather-1950-bad",
-                  period_start=start, period_end=end, produced_at=end + pd.Timedelta("1D"))
+    publish_batch(
+        year,
+        contract="weather",
+        landing=home.landing_for("weather"),
+        batch_id="weather-1950-bad",
+        period_start=start,
+        period_end=end,
+        produced_at=end + pd.Timedelta("1D"),
+    )
     dag = DagBag(dag_folder=str(REPO_ROOT / "dags")).get_dag("ct_ingest_weather")
 
     run = dag.test()

@@ -15,8 +15,15 @@ from ct.airflow_env import REPO_ROOT
 from ml.drift.signals import next_signal
 from ml.ledger import append_event, read_events
 
-SIGNAL = {"signal_id": "s-1", "reason": "data_drift", "batch_id": "1982", "data_rev": "abc123",
-          "onset_batch": "1981", "report_html": "/reports/weather-1982.html", "drifted_columns": ["wind", "temp"]}
+SIGNAL = {
+    "signal_id": "s-1",
+    "reason": "data_drift",
+    "batch_id": "1982",
+    "data_rev": "abc123",
+    "onset_batch": "1981",
+    "report_html": "/reports/weather-1982.html",
+    "drifted_columns": ["wind", "temp"],
+}
 
 
 @pytest.fixture
@@ -40,8 +47,11 @@ def _asset_events(run_id: str) -> list[dict]:
     from sqlalchemy import select
 
     with create_session() as session:
-        query = (select(AssetEvent, AssetModel.name).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
-                 .where(AssetEvent.source_run_id == run_id))
+        query = (
+            select(AssetEvent, AssetModel.name)
+            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            .where(AssetEvent.source_run_id == run_id)
+        )
         rows = session.execute(query).all()
         return [{"asset": name, "extra": dict(event.extra)} for event, name in rows]
 
@@ -72,8 +82,10 @@ def test_trigger_waits_until_a_signal_is_confirmed(home: Path) -> None:
     append_event(ledger, "weather", "drift_signal", **SIGNAL)
     append_event(ledger, "weather", "drift_signal_emitted", signal_id="s-1")  # already emitted: not again
     trigger = DriftTrigger(str(ledger), "weather", poll_interval=0.05)
-    assert trigger.serialize() == ("ct_platform.triggers.DriftTrigger",
-                                   {"ledger": str(ledger), "contract": "weather", "poll_interval": 0.05})
+    assert trigger.serialize() == (
+        "ct_platform.triggers.DriftTrigger",
+        {"ledger": str(ledger), "contract": "weather", "poll_interval": 0.05},
+    )
 
     async def wait_then_confirm():
         waiting = asyncio.ensure_future(anext(trigger.run()))

@@ -29,7 +29,8 @@ def silent_contract(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     contracts = tmp_path / "contracts"
     contracts.mkdir()
     (contracts / "silent.yaml").write_text(
-        text.replace("name: weather\n", "name: silent\n").replace("no_batch_within: 400D", "no_batch_within: 3s"))
+        text.replace("name: weather\n", "name: silent\n").replace("no_batch_within: 400D", "no_batch_within: 3s")
+    )
     home = tmp_path / "home"
     monkeypatch.setenv("CT_CONTRACTS_DIR", str(contracts))
     monkeypatch.setenv("CT_CONTRACTS", "silent")

@@ -38,7 +38,12 @@ def test_no_approval_step_unless_the_contract_asks(airflow_db, tmp_path, monkeyp
     for approval in (None, {"required": False}):
         dag = _retrain_dag(tmp_path / str(approval is None), monkeypatch, approval)
         assert [t.task_id for t in dag.topological_sort()] == [
-            "pin_training_window", "train_challenger", "evaluate_gate", "gate_passed", "promote_champion"]
+            "pin_training_window",
+            "train_challenger",
+            "evaluate_gate",
+            "gate_passed",
+            "promote_champion",
+        ]
         assert dag.user_defined_macros is None
 
 

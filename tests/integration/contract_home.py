@@ -23,8 +23,9 @@ from ml.settings import PlatformPaths
 
 
 @contextmanager
-def contract_home(root: Path, name: str, *, changes: dict | None = None,
-                  users: dict[str, str] | None = None) -> Generator[tuple[PlatformPaths, Contract], None, None]:
+def contract_home(
+    root: Path, name: str, *, changes: dict | None = None, users: dict[str, str] | None = None
+) -> Generator[tuple[PlatformPaths, Contract], None, None]:
     """``changes``: top-level contract sections replaced or merged (dicts are merged one level deep)."""
     data = yaml.safe_load((REPO_ROOT / "include" / "contracts" / "weather.yaml").read_text())
     data["name"] = name

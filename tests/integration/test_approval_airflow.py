@@ -37,10 +37,17 @@ USERS = {"reviewer": "reviewer-pw", "outsider": "outsider-pw"}
 def platform(airflow_db, tmp_path_factory):
     """A platform home for the ``signoff`` contract with one ingested batch, and an API client."""
     approval = {"approval": {"required": True, "timeout": "3s", "approvers": ["reviewer"]}}
-    with contract_home(tmp_path_factory.mktemp("approval"), NAME, changes={"gate": approval},
-                       users=USERS) as (paths, contract):
-        scenario = Scenario.model_validate({"contract": NAME, "bootstrap": {"start": "1961-01-01", "end": "1967-01-01"},
-                                           "replay": {"start": "1967-01-01", "end": "1968-01-01"}})
+    with contract_home(tmp_path_factory.mktemp("approval"), NAME, changes={"gate": approval}, users=USERS) as (
+        paths,
+        contract,
+    ):
+        scenario = Scenario.model_validate(
+            {
+                "contract": NAME,
+                "bootstrap": {"start": "1961-01-01", "end": "1967-01-01"},
+                "replay": {"start": "1967-01-01", "end": "1968-01-01"},
+            }
+        )
         land(next(plan_batches(scenario, contract, load_source(contract))), contract, paths.landing_for(NAME))
         driver = AirflowDriver(paths, contract)
         assert driver.run("ingest") == "success"
@@ -70,8 +77,9 @@ class Reviewer(threading.Thread):
     def _open_request(self, headers: dict) -> dict:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
-            listed = self.api.get(f"/api/v2/dags/{DAG_ID}/dagRuns/~/hitlDetails",
-                                  params={"response_received": "false"}, headers=headers)
+            listed = self.api.get(
+                f"/api/v2/dags/{DAG_ID}/dagRuns/~/hitlDetails", params={"response_received": "false"}, headers=headers
+            )
             assert listed.status_code == 200, listed.text
             if listed.json()["total_entries"]:
                 return listed.json()["hitl_details"][0]

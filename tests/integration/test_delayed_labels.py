@@ -96,8 +96,11 @@ def test_the_drifted_days_labels_raise_exactly_one_performance_signal(replay):
     joined = [e for e in read_events(paths.ledger, CONTRACT.name, ["labels_ingested"]) if e["batch_id"] == "2024-01-11"]
     assert signal["data_rev"] == joined[-1]["data_version"]["rev"]  # the version holding the labels behind it
     assert signal["labels_report_html"].endswith("agrawal-2024-01-11-labels-v1.html")
-    emitted = [e for e in read_events(paths.ledger, CONTRACT.name, ["drift_signal_emitted"])
-               if e["signal_id"] == signal["signal_id"]]
+    emitted = [
+        e
+        for e in read_events(paths.ledger, CONTRACT.name, ["drift_signal_emitted"])
+        if e["signal_id"] == signal["signal_id"]
+    ]
     assert len(emitted) == 1 and emitted[0]["run_id"] != "direct"  # emitted by the drift DAG's sensor
     labelled = _monitored(paths, labelled=True)
     for day in ("2024-01-10", "2024-01-11"):
@@ -130,14 +133,17 @@ def test_unlabelled_batches_joined_their_labels_as_later_data_versions(replay):
     paths, _, _ = replay
     assert committed_batches(paths.data_repo, CONTRACT.name)[1:] == DAYS
     assert labelled_batches(paths.data_repo, CONTRACT.name) == DAYS
-    log = subprocess.run(["git", "log", "--format=%s"], cwd=paths.data_repo, capture_output=True, text=True,
-                         check=True).stdout.splitlines()
+    log = subprocess.run(
+        ["git", "log", "--format=%s"], cwd=paths.data_repo, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
     assert sum(line.startswith("Join labels of agrawal batch") for line in log) == len(DAYS)
-    frame = read_dataset(paths.data_repo, CONTRACT.name, current_version(paths.data_repo, CONTRACT.name).rev,
-                         order_by="ts")
+    frame = read_dataset(
+        paths.data_repo, CONTRACT.name, current_version(paths.data_repo, CONTRACT.name).rev, order_by="ts"
+    )
     source = load_source(CONTRACT)
-    expected = source[(source.ts >= pd.Timestamp("2024-01-03", tz="UTC")) & (source.ts < pd.Timestamp(
-        "2024-01-14", tz="UTC"))].reset_index(drop=True)
+    expected = source[
+        (source.ts >= pd.Timestamp("2024-01-03", tz="UTC")) & (source.ts < pd.Timestamp("2024-01-14", tz="UTC"))
+    ].reset_index(drop=True)
     assert frame["label"].notna().all()
     assert (frame["label"].astype("int64").to_numpy() == expected["label"].to_numpy()).all()
 
@@ -186,8 +192,15 @@ def test_a_bad_label_file_fails_its_run_red_and_is_quarantined(replay):
     before = current_version(paths.data_repo, CONTRACT.name).rev
     start = pd.Timestamp("2024-01-20", tz="UTC")
     labels = pd.DataFrame({"ts": pd.date_range(start, periods=720, freq="2min"), "label": 1})
-    publish_labels(labels, contract=CONTRACT, landing=paths.labels_landing(CONTRACT.name), batch_id="2024-01-20",
-                   period_start=start, period_end=start + pd.Timedelta("1D"), produced_at=start + pd.Timedelta("2D"))
+    publish_labels(
+        labels,
+        contract=CONTRACT,
+        landing=paths.labels_landing(CONTRACT.name),
+        batch_id="2024-01-20",
+        period_start=start,
+        period_end=start + pd.Timedelta("1D"),
+        produced_at=start + pd.Timedelta("2D"),
+    )
     assert AirflowDriver(paths, CONTRACT).run("labels") == "failed"
     folder = paths.quarantine_for(CONTRACT.name) / "labels-2024-01-20"
     assert (folder / "2024-01-20.csv").exists() and "no batch '2024-01-20'" in (folder / "reason.md").read_text()

@@ -91,9 +91,13 @@ def _seed_data_version(paths: PlatformPaths) -> None:
 
     contract = load_contract(REPO_ROOT / "include" / "contracts" / "weather.yaml")
     init_platform(paths, [contract], with_gx=False)
-    scenario = Scenario.model_validate({"contract": "weather", "bootstrap": {"start": "1961-01-01",
-                                                                             "end": "1967-01-01"},
-                                        "replay": {"start": "1967-01-01", "end": "1967-01-02"}})
+    scenario = Scenario.model_validate(
+        {
+            "contract": "weather",
+            "bootstrap": {"start": "1961-01-01", "end": "1967-01-01"},
+            "replay": {"start": "1967-01-01", "end": "1967-01-02"},
+        }
+    )
     batch = next(plan_batches(scenario, contract, load_source(contract)))
     commit_batch(paths.data_repo, contract.name, batch.batch_id, batch.frame)
 
@@ -101,16 +105,22 @@ def _seed_data_version(paths: PlatformPaths) -> None:
 def _environment(paths: PlatformPaths, database_url: str, key_prefix: str) -> dict[str, str]:
     ports = Ports(airflow=_free_port(), mlflow=_free_port(), worker_logs=_free_port(), trigger_logs=_free_port())
     base = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "CT_", "MLFLOW"))}
-    base.update(CT_GPU_SLOTS=str(GPU_SLOTS), CT_DATABASE_URL=database_url, CT_CELERY_BROKER_URL=REDIS_URL,
-                CT_CELERY_KEY_PREFIX=key_prefix)
+    base.update(
+        CT_GPU_SLOTS=str(GPU_SLOTS),
+        CT_DATABASE_URL=database_url,
+        CT_CELERY_BROKER_URL=REDIS_URL,
+        CT_CELERY_KEY_PREFIX=key_prefix,
+    )
     env = server_environment(paths, ports, contracts="weather", base=base)
     env.update(distributed_settings(env))
-    env.update({
-        # Only the retrain DAG is unpaused: the continuous ingest DAG would otherwise hold a worker slot.
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
-        # Tasks run one after another here, so they may share the embedded SQLite tracking store.
-        "MLFLOW_TRACKING_URI": f"sqlite:///{paths.mlflow_db}",
-    })
+    env.update(
+        {
+            # Only the retrain DAG is unpaused: the continuous ingest DAG would otherwise hold a worker slot.
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+            # Tasks run one after another here, so they may share the embedded SQLite tracking store.
+            "MLFLOW_TRACKING_URI": f"sqlite:///{paths.mlflow_db}",
+        }
+    )
     return env
 
 
@@ -172,8 +182,7 @@ def distributed_run(tmp_path_factory):
         api.unpause(DAG_ID)
         run_id = api.trigger(DAG_ID, {"reason": "manual"})
         state = _wait_for_run(api, run_id, group)
-        yield {"api": api, "run_id": run_id, "state": state, "database_url": database_url,
-               "logs": group.log_dir}
+        yield {"api": api, "run_id": run_id, "state": state, "database_url": database_url, "logs": group.log_dir}
     finally:
         group.stop()
         _admin(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
@@ -191,8 +200,9 @@ def _task_instances(run: dict) -> dict[str, dict]:
 def test_the_retrain_run_succeeds_on_celery(distributed_run):
     tis = _task_instances(distributed_run)
     states = {task: ti["state"] for task, ti in tis.items()}
-    assert distributed_run["state"] == "success", f"run {distributed_run['state']}: {states}; " \
-                                                  f"logs in {distributed_run['logs']}"
+    assert distributed_run["state"] == "success", (
+        f"run {distributed_run['state']}: {states}; logs in {distributed_run['logs']}"
+    )
     assert states["train_challenger"] == "success"
 
 
@@ -202,8 +212,11 @@ def test_train_runs_on_the_gpu_queue_pool_and_worker(distributed_run):
 
 
 def test_every_other_task_runs_on_the_default_worker(distributed_run):
-    ran = {task: ti for task, ti in _task_instances(distributed_run).items()
-           if task != "train_challenger" and ti["hostname"]}
+    ran = {
+        task: ti
+        for task, ti in _task_instances(distributed_run).items()
+        if task != "train_challenger" and ti["hostname"]
+    }
     assert {"pin_training_window", "evaluate_gate"} <= set(ran)
     where = {task: (ti["queue"], ti["pool"], ti["hostname"]) for task, ti in ran.items()}
     assert set(where.values()) == {("default", "default_pool", CPU_WORKER)}, where
@@ -220,9 +233,11 @@ def test_tasks_went_through_celery_and_postgres(distributed_run):
     connection = psycopg2.connect(distributed_run["database_url"])
     try:
         with connection.cursor() as cursor:
-            cursor.execute("select task_id, external_executor_id from task_instance where dag_id = %s "
-                           "and run_id = %s and hostname is not null and hostname != ''",
-                           (DAG_ID, distributed_run["run_id"]))
+            cursor.execute(
+                "select task_id, external_executor_id from task_instance where dag_id = %s "
+                "and run_id = %s and hostname is not null and hostname != ''",
+                (DAG_ID, distributed_run["run_id"]),
+            )
             celery_ids = dict(cursor.fetchall())
             cursor.execute("select task_id from celery_taskmeta")
             results = {row[0] for row in cursor.fetchall()}

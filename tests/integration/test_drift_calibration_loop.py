@@ -24,16 +24,22 @@ REPO = Path(__file__).resolve().parents[2]
 BASE = load_contract(REPO / "include" / "contracts" / "weather.yaml")
 SPEC = DriftCalibrationSpec(false_alarm_rate=0.01, draws=9000, min_effect=0.5)
 CONTRACT = BASE.model_copy(update={"drift": BASE.drift.model_copy(update={"calibration": SPEC})})
-SCENARIO = Scenario.model_validate({"contract": "weather", "bootstrap": {"start": "1961-01-01", "end": "1977-01-01"},
-                                    "replay": {"start": "1977-01-01", "end": "1978-01-01"}})
+SCENARIO = Scenario.model_validate(
+    {
+        "contract": "weather",
+        "bootstrap": {"start": "1961-01-01", "end": "1977-01-01"},
+        "replay": {"start": "1977-01-01", "end": "1978-01-01"},
+    }
+)
 
 
 @pytest.fixture(scope="module")
 def monitored(tmp_path_factory: pytest.TempPathFactory) -> tuple[PlatformPaths, dict]:
     paths = PlatformPaths(tmp_path_factory.mktemp("calibrated") / "home")
     simulate(paths, CONTRACT, SCENARIO, engine="direct")
-    events = [e for e in read_events(paths.ledger, "weather") if e["kind"] == "batch_monitored"
-              and e["batch_id"] == "1977"]
+    events = [
+        e for e in read_events(paths.ledger, "weather") if e["kind"] == "batch_monitored" and e["batch_id"] == "1977"
+    ]
     assert len(events) == 1
     return paths, events[0]
 
@@ -70,8 +76,9 @@ def test_resample_stretches_calibrates_on_the_champions_reference_years(monitore
     contract = BASE.model_copy(update={"drift": BASE.drift.model_copy(update={"calibration": spec})})
     paths = PlatformPaths(tmp_path / "home")
     simulate(paths, contract, SCENARIO, engine="direct")
-    (event,) = [e for e in read_events(paths.ledger, "weather") if e["kind"] == "batch_monitored"
-                and e["batch_id"] == "1977"]
+    (event,) = [
+        e for e in read_events(paths.ledger, "weather") if e["kind"] == "batch_monitored" and e["batch_id"] == "1977"
+    ]
     (cached,) = (paths.home / "drift_calibration" / "weather").iterdir()
     calibration = Calibration.load(cached)
     assert calibration.resample == "stretches" and calibration.stretches >= 5

@@ -26,13 +26,16 @@ from ml.simulation.scenario import Scenario
 from ml.simulation.summary import simulation_report
 
 CONTRACT = load_contract(REPO_ROOT / "include" / "contracts" / "weather.yaml")
-SCENARIO = Scenario.model_validate({
-    "contract": "weather",
-    "bootstrap": {"start": "1961-01-01", "end": "1977-01-01"},
-    "replay": {"start": "1977-01-01", "end": "1985-01-01"},
-    "corruptions": [{"after": "1978", "batch_id": "1979-hotfix", "kind": "number_to_string",
-                     "column": "visibility"}],
-})
+SCENARIO = Scenario.model_validate(
+    {
+        "contract": "weather",
+        "bootstrap": {"start": "1961-01-01", "end": "1977-01-01"},
+        "replay": {"start": "1977-01-01", "end": "1985-01-01"},
+        "corruptions": [
+            {"after": "1978", "batch_id": "1979-hotfix", "kind": "number_to_string", "column": "visibility"}
+        ],
+    }
+)
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +64,13 @@ def test_corrupt_batch_is_quarantined_without_a_new_data_version(loop):
     assert (folder / "1979-hotfix.csv").exists(), "the bad batch itself is kept, not lost"
     ingested = [e for e in read_events(paths.ledger, "weather", ["batch_ingested"])]
     # one data version (commit) per accepted batch, none for the quarantined one
-    log = subprocess.run(["git", "log", "--format=%H", "--", "datasets/weather.dvc"], cwd=paths.data_repo,
-                         capture_output=True, text=True, check=True).stdout.split()
+    log = subprocess.run(
+        ["git", "log", "--format=%H", "--", "datasets/weather.dvc"],
+        cwd=paths.data_repo,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     assert len(log) == len(ingested) == 9
 
 
@@ -108,8 +116,10 @@ def test_champion_alias_moves_only_on_a_pass(loop):
     assert promoted == changed
     assert champion_before.tags["ct.gate.decision"] == "promote"
     previous = version_by_alias(paths, CONTRACT.model_name, "previous")
-    assert previous is not None and previous.version == [e["previous"] for e in events
-                                                         if e["kind"] == "champion_changed"][-1]
+    assert (
+        previous is not None
+        and previous.version == [e["previous"] for e in events if e["kind"] == "champion_changed"][-1]
+    )
 
 
 def test_asset_events_were_emitted(loop):
@@ -117,35 +127,64 @@ def test_asset_events_were_emitted(loop):
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        count = (session.query(AssetEvent).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
-                 .filter(AssetModel.name == "ct.weather.validated_batch").count())
+        count = (
+            session.query(AssetEvent)
+            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            .filter(AssetModel.name == "ct.weather.validated_batch")
+            .count()
+        )
     assert count >= 9
 
 
 def test_gate_show_prints_the_decision(loop):
     paths, _, _ = loop
-    result = subprocess.run([sys.executable, "-m", "ct.cli", "--home", str(paths.home), "gate", "show", "2",
-                             "--contract", "weather", "--json"], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ct.cli",
+            "--home",
+            str(paths.home),
+            "gate",
+            "show",
+            "2",
+            "--contract",
+            "weather",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     record = json.loads(result.stdout)
     assert record["decision"] in {"promote", "reject", "inconclusive"}
     assert {"metric", "n", "comparison", "decision_id"} <= set(record)
-    readable = subprocess.run([sys.executable, "-m", "ct.cli", "--home", str(paths.home), "gate", "show", "2",
-                               "--contract", "weather"], capture_output=True, text=True, check=True).stdout
+    readable = subprocess.run(
+        [sys.executable, "-m", "ct.cli", "--home", str(paths.home), "gate", "show", "2", "--contract", "weather"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert readable.startswith("# Gate decision:") and record["decision"] in readable
 
 
 def test_report_written_by_cli_matches_the_ledger(loop, tmp_path):
     paths, report, _ = loop
     out = tmp_path / "status.txt"
-    result = subprocess.run([sys.executable, "-m", "ct.cli", "--home", str(paths.home), "status", "--contract",
-                             "weather"], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "ct.cli", "--home", str(paths.home), "status", "--contract", "weather"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     out.write_text(result.stdout)
     assert "1979-hotfix" in result.stdout and "schema_change" in result.stdout
 
 
 def _ct(paths, *args, check=True):
-    return subprocess.run([sys.executable, "-m", "ct.cli", "--home", str(paths.home), *args],
-                          capture_output=True, text=True, check=check)
+    return subprocess.run(
+        [sys.executable, "-m", "ct.cli", "--home", str(paths.home), *args], capture_output=True, text=True, check=check
+    )
 
 
 def test_lineage_prints_the_chain_from_batches_to_gate(loop):
@@ -153,8 +192,16 @@ def test_lineage_prints_the_chain_from_batches_to_gate(loop):
     record = json.loads(_ct(paths, "lineage", "2", "--contract", "weather", "--json").stdout)
     assert record["data_batches"][0] == "backfill-19610101-19770101"
     assert "1979-hotfix" not in record["data_batches"]
-    assert {"data_rev", "contract_hash", "code_commit", "env_lock_hash", "seed", "gate.decision",
-            "lib.torch", "hw.device"} <= set(record["bundle"])
+    assert {
+        "data_rev",
+        "contract_hash",
+        "code_commit",
+        "env_lock_hash",
+        "seed",
+        "gate.decision",
+        "lib.torch",
+        "hw.device",
+    } <= set(record["bundle"])
     text = _ct(paths, "lineage", "2", "--contract", "weather").stdout
     assert "[data]" in text and "[gate]" in text and "[environment and hardware]" in text
     missing = _ct(paths, "lineage", "999", "--contract", "weather", check=False)
@@ -174,9 +221,15 @@ def test_quarantine_list_and_release(loop):
 
     folder = paths.quarantine_for("weather") / "1979-hotfix"
     good = next(b for b in plan_batches(SCENARIO, CONTRACT, load_source(CONTRACT)) if b.batch_id == "1979")
-    publish_batch(good.frame, contract="weather", landing=folder, batch_id="1979-hotfix",
-                  period_start=good.period_start, period_end=good.period_end,
-                  produced_at=good.period_end + pd.Timedelta("1D"))
+    publish_batch(
+        good.frame,
+        contract="weather",
+        landing=folder,
+        batch_id="1979-hotfix",
+        period_start=good.period_start,
+        period_end=good.period_end,
+        produced_at=good.period_end + pd.Timedelta("1D"),
+    )
     released = _ct(paths, "quarantine", "release", "1979-hotfix", "--contract", "weather", check=False)
     assert released.returncode == 0, released.stdout + released.stderr
     assert (paths.landing_for("weather") / "1979-hotfix.manifest.json").exists()
@@ -192,8 +245,13 @@ def test_schema_change_keeps_the_data_version_and_the_champion_reproduces(loop):
     at = order.index(("batch_quarantined", "1979-hotfix"))
     before, after = events[at - 1], events[at + 1]
     assert before["kind"] == after["kind"] == "batch_ingested" and after["batch_id"] == "1979"
-    parent = subprocess.run(["git", "rev-parse", f"{after['data_version']['rev']}^"], cwd=paths.data_repo,
-                            capture_output=True, text=True, check=True).stdout.strip()
+    parent = subprocess.run(
+        ["git", "rev-parse", f"{after['data_version']['rev']}^"],
+        cwd=paths.data_repo,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     assert parent == before["data_version"]["rev"]  # the quarantined batch left no commit in between
     champion = version_by_alias(paths, "ct-weather", CHAMPION)
     result = _ct(paths, "reproduce", champion.version, "--contract", "weather", check=False)

@@ -37,8 +37,9 @@ def _replay(root: Path, name: str, replay_end: str, **source_options) -> tuple[P
     (root / "contracts").mkdir(parents=True)
     (root / "contracts" / f"{name}.yaml").write_text(yaml.safe_dump(data))
     paths = PlatformPaths(root / "home")
-    scenario = Scenario.model_validate({"contract": name, "bootstrap": BOOTSTRAP,
-                                        "replay": {"start": "2024-01-06", "end": replay_end}})
+    scenario = Scenario.model_validate(
+        {"contract": name, "bootstrap": BOOTSTRAP, "replay": {"start": "2024-01-06", "end": replay_end}}
+    )
     with pytest.MonkeyPatch.context() as env:
         env.setenv("CT_HOME", str(paths.home))
         env.setenv("CT_CONTRACTS_DIR", str(root / "contracts"))
@@ -91,13 +92,16 @@ def test_the_shift_starts_exactly_one_retrain(shifted):
 def test_batches_after_the_shift_stay_quiet(shifted):
     _, events = shifted
     batch = _reasons(events)[1][0]
-    later = [e for e in events if e["kind"] == "drift_decided" and e["batch_id"].startswith("2024")
-             and e["batch_id"] > batch]
+    later = [
+        e for e in events if e["kind"] == "drift_decided" and e["batch_id"].startswith("2024") and e["batch_id"] > batch
+    ]
     assert len(later) >= 3 and not any(e["confirmed"] for e in later), later
     # after a promotion the new champion's reference holds the shift; after a rejection the policy says why
     if [e["decision"] for e in events if e["kind"] == "gate_decision"][-1] != "promote":
-        assert all("only acknowledged columns drifted" in e["explanation"] or e["explanation"] == "batch not drifted"
-                   for e in later), later
+        assert all(
+            "only acknowledged columns drifted" in e["explanation"] or e["explanation"] == "batch not drifted"
+            for e in later
+        ), later
 
 
 def test_a_stable_stream_never_retrains_after_the_first_model(stable):

@@ -36,8 +36,14 @@ def demo_run(tmp_path_factory):
     paths = PlatformPaths(root / "home")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "CT_"))}
     env["CT_HOME"] = str(paths.home)
-    result = subprocess.run([sys.executable, "-m", "ct.cli", "demo", "--no-wait", "--scenario", str(scenario)],
-                            env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=900)
+    result = subprocess.run(
+        [sys.executable, "-m", "ct.cli", "demo", "--no-wait", "--scenario", str(scenario)],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     return paths, result
 
 
@@ -64,8 +70,10 @@ def test_drift_events_come_from_the_drift_sensor(demo_run):
     """The retrain was started by the drift DAG's DriftSensor (deferred in the real triggerer), once per signal."""
     paths, _ = demo_run
     with sqlite3.connect(paths.airflow_home / "airflow.db") as db:
-        sources = db.execute("select e.source_dag_id, e.source_task_id, e.extra from asset_event e join asset a "
-                             "on a.id = e.asset_id where a.name = 'ct.weather.drift_signal'").fetchall()
+        sources = db.execute(
+            "select e.source_dag_id, e.source_task_id, e.extra from asset_event e join asset a "
+            "on a.id = e.asset_id where a.name = 'ct.weather.drift_signal'"
+        ).fetchall()
         sensor_runs = db.execute("select state from dag_run where dag_id = 'ct_drift_weather'").fetchall()
     signals = read_events(paths.ledger, "weather", ["drift_signal"])
     assert [(dag, task) for dag, task, _ in sources] == [("ct_drift_weather", "wait_for_drift")] * len(signals)

@@ -24,8 +24,13 @@ pytestmark = pytest.mark.slow  # a first model is trained (~1 min on 2 cores)
 
 NAME = "reported"
 USERS = {"analyst": "analyst-pw"}
-SCENARIO = Scenario.model_validate({"contract": NAME, "bootstrap": {"start": "1961-01-01", "end": "1977-01-01"},
-                                    "replay": {"start": "1977-01-01", "end": "1979-01-01"}})
+SCENARIO = Scenario.model_validate(
+    {
+        "contract": NAME,
+        "bootstrap": {"start": "1961-01-01", "end": "1977-01-01"},
+        "replay": {"start": "1977-01-01", "end": "1979-01-01"},
+    }
+)
 LINKS = "/api/v2/dags/{dag}/dagRuns/{run}/taskInstances/{task}/links"
 
 
@@ -41,8 +46,13 @@ def reported(airflow_db, tmp_path_factory):
         assert not bag.import_errors, bag.import_errors
         DagBundlesManager().sync_bundles_to_db()
         sync_bag_to_db(bag, "dags-folder", None)
-        run = bag.get_dag(f"ct_monitor_{NAME}").test(run_conf={
-            "batch_id": "1978", "data_rev": ingested["data_version"]["rev"], "period_start": ingested["period_start"]})
+        run = bag.get_dag(f"ct_monitor_{NAME}").test(
+            run_conf={
+                "batch_id": "1978",
+                "data_rev": ingested["data_version"]["rev"],
+                "period_start": ingested["period_start"],
+            }
+        )
         assert str(run.state) == "success"
         api = api_client()
         yield paths, bag, run, api, login(api, "analyst", USERS["analyst"])
@@ -92,8 +102,13 @@ def test_reports_are_served_to_logged_in_users_only_and_nothing_outside(reported
     assert api.get(url.removesuffix(".html") + ".json", headers=headers).json()["metric_results"]
     assert api.get(url).status_code in (401, 403)  # not logged in
     (paths.home / "secret.txt").write_text("not a report")
-    for escape in ("%2e%2e/secret.txt", "..%2fsecret.txt", f"{NAME}/..%2f..%2fsecret.txt", "%2fetc%2fpasswd",
-                   f"{NAME}/missing.html"):
+    for escape in (
+        "%2e%2e/secret.txt",
+        "..%2fsecret.txt",
+        f"{NAME}/..%2f..%2fsecret.txt",
+        "%2fetc%2fpasswd",
+        f"{NAME}/missing.html",
+    ):
         refused = api.get(f"{URL_PREFIX}/{escape}", headers=headers)
         assert refused.status_code == 404 and refused.json()["detail"].startswith("no report"), escape  # ours
 
@@ -110,8 +125,16 @@ def _asset_event_extras(run_id: str) -> list[dict]:
 def test_the_drift_asset_event_names_the_report_by_path_and_url(reported):
     paths, bag, *_ = reported
     last = _monitored(paths)[-1]
-    append_event(paths.ledger, NAME, "drift_signal", signal_id="s-report", reason="manual", batch_id="1978",
-                 report_id=last["report_id"], report_html=last["report_html"])
+    append_event(
+        paths.ledger,
+        NAME,
+        "drift_signal",
+        signal_id="s-report",
+        reason="manual",
+        batch_id="1978",
+        report_id=last["report_id"],
+        report_html=last["report_html"],
+    )
     events = []
     for _ in range(3):  # signals the replay confirmed come first, oldest first
         run = bag.get_dag(f"ct_drift_{NAME}").test()

@@ -38,12 +38,26 @@ def test_the_failed_retrain_is_recorded_with_its_signal(failed_run):
 
 def test_the_next_confirmed_drift_is_not_merged_into_the_failed_retrain(failed_run):
     _, paths, contract = failed_run
-    monitored = [{"kind": "batch_monitored", "batch_id": b, "batch_drifted": True, "reasons": ["data_drift"],
-                  "period_start": f"{b}-01-01T00:00:00+00:00"} for b in ("1984", "1985")]
-    history = [{"kind": "champion_changed", "version": "1"}, *[{"kind": "batch_monitored", "batch_id": str(y),
-                                                                  "batch_drifted": False} for y in (1978, 1979, 1980)],
-               {"kind": "drift_signal", "batch_id": "1983"}, *read_events(paths.ledger, NAME, ["retrain_failed"]),
-               *monitored]
+    monitored = [
+        {
+            "kind": "batch_monitored",
+            "batch_id": b,
+            "batch_drifted": True,
+            "reasons": ["data_drift"],
+            "period_start": f"{b}-01-01T00:00:00+00:00",
+        }
+        for b in ("1984", "1985")
+    ]
+    history = [
+        {"kind": "champion_changed", "version": "1"},
+        *[{"kind": "batch_monitored", "batch_id": str(y), "batch_drifted": False} for y in (1978, 1979, 1980)],
+        {"kind": "drift_signal", "batch_id": "1983"},
+        *read_events(paths.ledger, NAME, ["retrain_failed"]),
+        *monitored,
+    ]
     assert decide(contract.drift, history, MonitoredBatch.from_dict(history[-1])).confirmed
     without_failure = [e for e in history if e["kind"] != "retrain_failed"]
-    assert "merged into pending signal" in decide(contract.drift, without_failure, MonitoredBatch.from_dict(without_failure[-1])).explanation
+    assert (
+        "merged into pending signal"
+        in decide(contract.drift, without_failure, MonitoredBatch.from_dict(without_failure[-1])).explanation
+    )

@@ -50,7 +50,7 @@ def _split_at_drift(report: dict, contract: Contract) -> tuple[list[dict], list[
     drift = pd.Timestamp(contract.source.options["drift_at"], tz="UTC")
     batches = _replayed_batches(report)
     stable = [b for b in batches if pd.Timestamp(b["batch_id"], tz="UTC") + pd.Timedelta("1D") <= drift]
-    return stable, batches[len(stable):]
+    return stable, batches[len(stable) :]
 
 
 def _gate(report: dict, trigger: str) -> dict:
@@ -104,7 +104,7 @@ def test_the_new_champion_serves_the_rest_of_the_stream_quietly(replayed) -> Non
     _, report = replayed
     _, drifted = _split_at_drift(report, CONTRACT)
     retrain = _gate(report, "performance")
-    after = drifted[[b["batch_id"] for b in drifted].index(retrain["signal_batch"]) + 1:]
+    after = drifted[[b["batch_id"] for b in drifted].index(retrain["signal_batch"]) + 1 :]
     assert after, "the scenario should replay at least one batch after the retrain"
     assert {b["champion_version"] for b in after} == {retrain["version"]}
     assert not any(b["alarm"] for b in after)

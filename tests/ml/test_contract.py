@@ -101,30 +101,55 @@ def test_contract_hash_changes_when_a_value_changes(weather_raw: dict, change: C
 INVALID_DOCUMENTS = [
     pytest.param(lambda d: d.update(foo=1), ("foo", "Extra inputs are not permitted"), id="unknown key"),
     pytest.param(lambda d: d["gate"].update(alpah=0.1), ("gate.alpah",), id="unknown nested key"),
-    pytest.param(lambda d: d["features"][0].update(type="double"), ("features.0.type", "'double'"),
-                 id="bad feature type"),
-    pytest.param(lambda d: d["features"][0].update(type="category"), ("features.0", "domain"),
-                 id="category without domain"),
-    pytest.param(lambda d: d["features"][1].update(min=5, max=1), ("features.1", "min 5.0 is greater than max 1.0"),
-                 id="min greater than max"),
+    pytest.param(
+        lambda d: d["features"][0].update(type="double"), ("features.0.type", "'double'"), id="bad feature type"
+    ),
+    pytest.param(
+        lambda d: d["features"][0].update(type="category"), ("features.0", "domain"), id="category without domain"
+    ),
+    pytest.param(
+        lambda d: d["features"][1].update(min=5, max=1),
+        ("features.1", "min 5.0 is greater than max 1.0"),
+        id="min greater than max",
+    ),
     pytest.param(lambda d: d["batch"].update(period="Y"), ("batch.period", "'Y'"), id="bad batch period"),
-    pytest.param(lambda d: d["freshness"].update(max_age="2 days"), ("freshness.max_age", "'2 days'"),
-                 id="bad duration"),
-    pytest.param(lambda d: d["source"]["timestamp"].update(step="daily"), ("source.timestamp", "'daily'"),
-                 id="bad timestamp step"),
-    pytest.param(lambda d: d["drift"].update(debounce={"k": 3, "m": 2}), ("drift.debounce", "k=3", "m=2"),
-                 id="debounce k greater than m"),
-    pytest.param(lambda d: d["slices"].append({"name": "windy", "column": "nope", "min": 1}),
-                 ("slice 'windy'", "'nope'"), id="slice on unknown column"),
-    pytest.param(lambda d: d.update(task="regression"), ("gate metric 'auc'", "mae or rmse"),
-                 id="regression with auc metric"),
-    pytest.param(lambda d: d["source"]["timestamp"].update(column="day"), ("source.timestamp", "`column`"),
-                 id="timestamp given both ways"),
-    pytest.param(lambda d: d["features"].append(dict(d["features"][0])), ("features listed twice", "temperature"),
-                 id="duplicate feature"),
+    pytest.param(
+        lambda d: d["freshness"].update(max_age="2 days"), ("freshness.max_age", "'2 days'"), id="bad duration"
+    ),
+    pytest.param(
+        lambda d: d["source"]["timestamp"].update(step="daily"),
+        ("source.timestamp", "'daily'"),
+        id="bad timestamp step",
+    ),
+    pytest.param(
+        lambda d: d["drift"].update(debounce={"k": 3, "m": 2}),
+        ("drift.debounce", "k=3", "m=2"),
+        id="debounce k greater than m",
+    ),
+    pytest.param(
+        lambda d: d["slices"].append({"name": "windy", "column": "nope", "min": 1}),
+        ("slice 'windy'", "'nope'"),
+        id="slice on unknown column",
+    ),
+    pytest.param(
+        lambda d: d.update(task="regression"), ("gate metric 'auc'", "mae or rmse"), id="regression with auc metric"
+    ),
+    pytest.param(
+        lambda d: d["source"]["timestamp"].update(column="day"),
+        ("source.timestamp", "`column`"),
+        id="timestamp given both ways",
+    ),
+    pytest.param(
+        lambda d: d["features"].append(dict(d["features"][0])),
+        ("features listed twice", "temperature"),
+        id="duplicate feature",
+    ),
     pytest.param(lambda d: d["batch"].update(period="0YS"), ("batch.period", "'0YS'"), id="zero batch period"),
-    pytest.param(lambda d: d["batch"].update(min_rows=500, max_rows=400), ("batch", "min_rows", "max_rows"),
-                 id="batch min_rows above max_rows"),
+    pytest.param(
+        lambda d: d["batch"].update(min_rows=500, max_rows=400),
+        ("batch", "min_rows", "max_rows"),
+        id="batch min_rows above max_rows",
+    ),
 ]
 
 
@@ -174,8 +199,15 @@ def test_contract_is_frozen():
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("36h", 129_600), ("2D", 172_800), ("90min", 5_400), ("1.5h", 5_400), (" 10 s ", 10), ("1W", 604_800),
-     ("400D", 400 * 86_400)],
+    [
+        ("36h", 129_600),
+        ("2D", 172_800),
+        ("90min", 5_400),
+        ("1.5h", 5_400),
+        (" 10 s ", 10),
+        ("1W", 604_800),
+        ("400D", 400 * 86_400),
+    ],
 )
 def test_duration_seconds(text: str, seconds: float):
     assert duration_seconds(text) == seconds

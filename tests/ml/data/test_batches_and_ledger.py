@@ -26,8 +26,16 @@ def _publish(landing: Path, batch_id: str, produced_at: str, frame: pd.DataFrame
     frame = _frame() if frame is None else frame
     produced = pd.Timestamp(produced_at)
     produced = produced.tz_localize("UTC") if produced.tzinfo is None else produced
-    return publish_batch(frame, contract="weather", landing=landing, batch_id=batch_id, period_start=START,
-                         period_end=START + pd.Timedelta("365D"), produced_at=produced, **kwargs)
+    return publish_batch(
+        frame,
+        contract="weather",
+        landing=landing,
+        batch_id=batch_id,
+        period_start=START,
+        period_end=START + pd.Timedelta("365D"),
+        produced_at=produced,
+        **kwargs,
+    )
 
 
 # --- batches -------------------------------------------------------------------------------------------------
@@ -77,8 +85,15 @@ def test_ready_manifests_orders_by_produced_at_and_ignores_bare_data_files(tmp_p
 def test_ready_manifests_orders_by_instant_across_utc_offsets(tmp_path: Path):
     _publish(tmp_path, "utc", "1978-01-02T01:00:00+00:00")
     # 22:00 at UTC-5 is 03:00 UTC the next day: produced two hours after "utc", yet its string sorts first
-    publish_batch(_frame(), contract="weather", landing=tmp_path, batch_id="eastern", period_start=START,
-                  period_end=START + pd.Timedelta("365D"), produced_at=pd.Timestamp("1978-01-01T22:00:00-05:00"))
+    publish_batch(
+        _frame(),
+        contract="weather",
+        landing=tmp_path,
+        batch_id="eastern",
+        period_start=START,
+        period_end=START + pd.Timedelta("365D"),
+        produced_at=pd.Timestamp("1978-01-01T22:00:00-05:00"),
+    )
     assert [batch_id_of(p) for p in ready_manifests(tmp_path)] == ["utc", "eastern"]
 
 
@@ -143,7 +158,10 @@ def test_ledger_append_and_read_in_order_with_kind_filter(tmp_path: Path):
     assert first["kind"] == "batch_ingested" and first["contract"] == "weather" and "recorded_at" in first
     events = read_events(tmp_path, "weather")
     assert [(e["kind"], e["batch_id"]) for e in events] == [
-        ("batch_ingested", "1977"), ("batch_monitored", "1977"), ("batch_ingested", "1978")]
+        ("batch_ingested", "1977"),
+        ("batch_monitored", "1977"),
+        ("batch_ingested", "1978"),
+    ]
     assert events[0] == first
     ingested = read_events(tmp_path, "weather", kinds=["batch_ingested"])
     assert [e["batch_id"] for e in ingested] == ["1977", "1978"]

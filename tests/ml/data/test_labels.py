@@ -55,13 +55,17 @@ def batch(day: pd.DataFrame) -> pd.DataFrame:
 def _land(tmp_path: Path, labels: pd.DataFrame, batch_id: str = DAY):
     """Land ``labels`` as a producer would, whatever columns they have (publish_labels keeps the right ones)."""
     start = pd.Timestamp(batch_id, tz="UTC")
-    window = {"period_start": start, "period_end": start + pd.Timedelta("1D"),
-              "produced_at": start + pd.Timedelta("3D")}
+    window = {
+        "period_start": start,
+        "period_end": start + pd.Timedelta("1D"),
+        "produced_at": start + pd.Timedelta("3D"),
+    }
     if list(labels.columns) == CONTRACT.label_columns:
         manifest = publish_labels(labels, contract=CONTRACT, landing=tmp_path, batch_id=batch_id, **window)
     else:
-        manifest = publish_batch(labels, contract=CONTRACT.name, landing=tmp_path, batch_id=batch_id, kind="labels",
-                                 **window)
+        manifest = publish_batch(
+            labels, contract=CONTRACT.name, landing=tmp_path, batch_id=batch_id, kind="labels", **window
+        )
     return tmp_path / manifest.file, manifest
 
 
@@ -76,13 +80,16 @@ def test_labels_come_with_the_batch_unless_the_contract_says_otherwise():
     assert CONTRACT.landed_columns(labelled=False) == [c for c in CONTRACT.batch_columns if c != "label"]
 
 
-@pytest.mark.parametrize(("labels", "expected"), [
-    ({"arrive": "later"}, "labels.arrive"),
-    ({"arrive": "delayed", "key": ["label"]}, "labels.key names ['label']"),
-    ({"arrive": "delayed", "key": ["customer"]}, "labels.key names ['customer']"),
-    ({"arrive": "delayed", "key": []}, "labels.key"),
-    ({"arrive": "delayed", "when": "soon"}, "labels.when"),
-])
+@pytest.mark.parametrize(
+    ("labels", "expected"),
+    [
+        ({"arrive": "later"}, "labels.arrive"),
+        ({"arrive": "delayed", "key": ["label"]}, "labels.key names ['label']"),
+        ({"arrive": "delayed", "key": ["customer"]}, "labels.key names ['customer']"),
+        ({"arrive": "delayed", "key": []}, "labels.key"),
+        ({"arrive": "delayed", "when": "soon"}, "labels.when"),
+    ],
+)
 def test_a_bad_labels_section_is_refused_naming_the_key(labels: dict, expected: str):
     data = CONTRACT.model_dump(mode="json")
     data["labels"] = labels
@@ -97,8 +104,15 @@ def test_a_bad_labels_section_is_refused_naming_the_key(labels: dict, expected: 
 def test_a_delayed_contract_accepts_batches_with_and_without_their_labels(tmp_path, day, batch):
     start = pd.Timestamp(DAY, tz="UTC")
     for name, frame in (("with", day), ("without", batch)):
-        manifest = publish_batch(frame, contract=CONTRACT.name, landing=tmp_path, batch_id=name, period_start=start,
-                                 period_end=start + pd.Timedelta("1D"), produced_at=start + pd.Timedelta("1D"))
+        manifest = publish_batch(
+            frame,
+            contract=CONTRACT.name,
+            landing=tmp_path,
+            batch_id=name,
+            period_start=start,
+            period_end=start + pd.Timedelta("1D"),
+            produced_at=start + pd.Timedelta("1D"),
+        )
         verdict, typed = validate_batch(tmp_path / manifest.file, manifest, CONTRACT)
         assert verdict.passed, verdict.reason()
         assert (CONTRACT.target in typed.columns) == (name == "with")
@@ -109,8 +123,15 @@ def test_a_batch_without_labels_is_a_schema_change_when_labels_come_with_the_bat
     data["labels"] = {"arrive": "with_batch"}
     contract = parse_contract(data)
     start = pd.Timestamp(DAY, tz="UTC")
-    manifest = publish_batch(batch, contract=contract.name, landing=tmp_path, batch_id=DAY, period_start=start,
-                             period_end=start + pd.Timedelta("1D"), produced_at=start + pd.Timedelta("1D"))
+    manifest = publish_batch(
+        batch,
+        contract=contract.name,
+        landing=tmp_path,
+        batch_id=DAY,
+        period_start=start,
+        period_end=start + pd.Timedelta("1D"),
+        produced_at=start + pd.Timedelta("1D"),
+    )
     verdict, _ = validate_batch(tmp_path / manifest.file, manifest, contract)
     assert verdict.status == SCHEMA_CHANGE
     assert "column 'label' (int) is missing from the batch" in verdict.reason()
@@ -174,25 +195,70 @@ def _bad_timestamp(day):
     return _labels(day).assign(ts=[f"minute {2 * i}" for i in range(len(day))])
 
 
-@pytest.mark.parametrize(("make", "status", "checks", "words"), [
-    (_unknown_key, KEYS, ["keys.unknown", "keys.missing"],
-     ["1 label row(s) have a key ['ts'] that no row of the scored batch has", "2024-01-08T00:01:00",
-      "1 of the batch's 720 scored rows have no label"]),
-    (_missing_keys, KEYS, ["keys.missing"], ["5 of the batch's 720 scored rows have no label",
-                                             "send the missing rows in the same file"]),
-    (_duplicate_key, QUALITY, ["expect_column_values_to_be_unique", "keys.missing"],
-     ["2 label rows share their key ['ts'] with another row", "the producer sent a label twice"]),
-    (_bad_values, QUALITY, ["expect_column_values_to_be_in_set"],
-     ["2 of 720 (0.3%) labels of target 'label' are outside target_domain [0, 1]", "file line(s) 5, 6"]),
-    (_text_values, QUALITY, ["expect_column_values_to_be_in_set"], ["720 of 720 (100.0%) labels of target 'label'"]),
-    (_empty_label, QUALITY, ["expect_column_values_to_not_be_null"], ["1 of 720", "values of 'label' are empty",
-                                                                      "file line(s) 9"]),
-    (_extra_column, SCHEMA_CHANGE, ["schema.extra_column"], ["column 'salary' does not belong in a label file",
-                                                             "send exactly ['ts', 'label']"]),
-    (lambda day: _labels(day)[["ts"]], SCHEMA_CHANGE, ["schema.missing_column"], ["column 'label' is missing"]),
-    (_bad_timestamp, SCHEMA_CHANGE, ["schema.type_changed"], ["key column 'ts' does not parse"]),
-], ids=["unknown_key", "missing_keys", "duplicate_key", "values_outside_domain", "text_values", "empty_label",
-        "extra_column", "no_target", "unparsable_key"])
+@pytest.mark.parametrize(
+    ("make", "status", "checks", "words"),
+    [
+        (
+            _unknown_key,
+            KEYS,
+            ["keys.unknown", "keys.missing"],
+            [
+                "1 label row(s) have a key ['ts'] that no row of the scored batch has",
+                "2024-01-08T00:01:00",
+                "1 of the batch's 720 scored rows have no label",
+            ],
+        ),
+        (
+            _missing_keys,
+            KEYS,
+            ["keys.missing"],
+            ["5 of the batch's 720 scored rows have no label", "send the missing rows in the same file"],
+        ),
+        (
+            _duplicate_key,
+            QUALITY,
+            ["expect_column_values_to_be_unique", "keys.missing"],
+            ["2 label rows share their key ['ts'] with another row", "the producer sent a label twice"],
+        ),
+        (
+            _bad_values,
+            QUALITY,
+            ["expect_column_values_to_be_in_set"],
+            ["2 of 720 (0.3%) labels of target 'label' are outside target_domain [0, 1]", "file line(s) 5, 6"],
+        ),
+        (
+            _text_values,
+            QUALITY,
+            ["expect_column_values_to_be_in_set"],
+            ["720 of 720 (100.0%) labels of target 'label'"],
+        ),
+        (
+            _empty_label,
+            QUALITY,
+            ["expect_column_values_to_not_be_null"],
+            ["1 of 720", "values of 'label' are empty", "file line(s) 9"],
+        ),
+        (
+            _extra_column,
+            SCHEMA_CHANGE,
+            ["schema.extra_column"],
+            ["column 'salary' does not belong in a label file", "send exactly ['ts', 'label']"],
+        ),
+        (lambda day: _labels(day)[["ts"]], SCHEMA_CHANGE, ["schema.missing_column"], ["column 'label' is missing"]),
+        (_bad_timestamp, SCHEMA_CHANGE, ["schema.type_changed"], ["key column 'ts' does not parse"]),
+    ],
+    ids=[
+        "unknown_key",
+        "missing_keys",
+        "duplicate_key",
+        "values_outside_domain",
+        "text_values",
+        "empty_label",
+        "extra_column",
+        "no_target",
+        "unparsable_key",
+    ],
+)
 def test_bad_label_files_are_rejected_with_a_reason(tmp_path, day, batch, make, status, checks, words):
     path, manifest = _land(tmp_path, make(day))
     verdict, labels = check_label_file(path, manifest, CONTRACT, batch)
@@ -250,10 +316,15 @@ def test_the_delayed_scenario_lands_each_days_labels_after_the_next_day(source):
 
 
 def test_delay_zero_lands_labels_right_after_their_batch_and_needs_a_delayed_contract(source):
-    scenario = Scenario.model_validate({"contract": "agrawal", "replay": {"start": "2024-01-08", "end": "2024-01-10"},
-                                        "labels": {"delay_batches": 0}})
+    scenario = Scenario.model_validate(
+        {"contract": "agrawal", "replay": {"start": "2024-01-08", "end": "2024-01-10"}, "labels": {"delay_batches": 0}}
+    )
     assert [(p.kind, p.batch_id) for p in plan_batches(scenario, CONTRACT, source)] == [
-        ("batch", "2024-01-08"), ("labels", "2024-01-08"), ("batch", "2024-01-09"), ("labels", "2024-01-09")]
+        ("batch", "2024-01-08"),
+        ("labels", "2024-01-08"),
+        ("batch", "2024-01-09"),
+        ("labels", "2024-01-09"),
+    ]
     data = CONTRACT.model_dump(mode="json")
     data["labels"] = {"arrive": "with_batch"}
     with pytest.raises(ContractError, match="set `labels: {arrive: delayed}`"):
@@ -273,8 +344,16 @@ def home(tmp_path, batch) -> PlatformPaths:
     version = commit_batch(paths.data_repo, CONTRACT.name, DAY, batch)
     other = batch.assign(ts=batch["ts"] + pd.Timedelta("1D"))
     commit_batch(paths.data_repo, CONTRACT.name, "2024-01-09", other)
-    append_event(paths.ledger, CONTRACT.name, "batch_monitored", batch_id=DAY, data_rev=version.rev,
-                 champion_version="1", batch_drifted=False, reasons=[])
+    append_event(
+        paths.ledger,
+        CONTRACT.name,
+        "batch_monitored",
+        batch_id=DAY,
+        data_rev=version.rev,
+        champion_version="1",
+        batch_drifted=False,
+        reasons=[],
+    )
     return paths
 
 
@@ -292,8 +371,12 @@ def test_labels_for_a_batch_never_scored_are_quarantined(home, day):
         validate_landed_labels(home, CONTRACT, str(manifest))
     assert "quarantined (unknown_batch)" in str(error.value)
     folder = home.quarantine_for(CONTRACT.name) / "labels-2024-01-18"
-    assert sorted(p.name for p in folder.iterdir()) == ["2024-01-18.csv", "2024-01-18.manifest.json", "reason.md",
-                                                          "verdict.json"]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "2024-01-18.csv",
+        "2024-01-18.manifest.json",
+        "reason.md",
+        "verdict.json",
+    ]
     assert (folder / "reason.md").read_text().startswith("# Labels of batch 2024-01-18 quarantined")
     assert json.loads((folder / "verdict.json").read_text())["status"] == "unknown_batch"
     assert ready_manifests(home.labels_landing(CONTRACT.name)) == []
@@ -339,8 +422,9 @@ def test_good_labels_become_a_data_version_that_training_reads(home, day):
     rev = event["data_version"]["rev"]
     assert labelled_batches(home.data_repo, CONTRACT.name) == [DAY]
     assert committed_batches(home.data_repo, CONTRACT.name) == [DAY, "2024-01-09"]  # no batch added
-    pd.testing.assert_frame_equal(read_batch(home.data_repo, CONTRACT.name, DAY, rev), day[CONTRACT.batch_columns],
-                                  check_dtype=False)
+    pd.testing.assert_frame_equal(
+        read_batch(home.data_repo, CONTRACT.name, DAY, rev), day[CONTRACT.batch_columns], check_dtype=False
+    )
     rows, left_out = labelled_rows(read_dataset(home.data_repo, CONTRACT.name, rev, order_by="ts"), CONTRACT)
     assert (len(rows), left_out) == (720, 720)  # 2024-01-09 still waits for its labels
     assert (home.processed / CONTRACT.name / "labels" / f"{DAY}.csv").exists()

@@ -106,8 +106,9 @@ def test_read_dataset_caches_per_revision(data_repo: DataRepo, tmp_path: Path):
     rev = data_repo.first.rev
     fresh = read_dataset(data_repo.repo, CONTRACT, rev, order_by="date", cache_dir=tmp_path)
     assert (tmp_path / CONTRACT / f"{rev}.parquet").exists()
-    pd.testing.assert_frame_equal(read_dataset(data_repo.repo, CONTRACT, rev, order_by="date", cache_dir=tmp_path),
-                                  fresh)
+    pd.testing.assert_frame_equal(
+        read_dataset(data_repo.repo, CONTRACT, rev, order_by="date", cache_dir=tmp_path), fresh
+    )
 
 
 def test_read_batch_returns_the_committed_rows(data_repo: DataRepo):

@@ -39,9 +39,14 @@ def _upper_bound(alpha: float, n: int) -> float:
 
 
 def _synthetic(n: int, rng: np.random.Generator, shift: float = 0.0) -> pd.DataFrame:
-    return pd.DataFrame({"normal": rng.normal(shift, 1, n), "lognormal": rng.lognormal(0, 0.7, n),
-                         "few_ints": rng.integers(0, 4, n), "category": rng.choice(["a", "b", "c", "d"], n,
-                                                                                   p=[0.4, 0.3, 0.2, 0.1])})
+    return pd.DataFrame(
+        {
+            "normal": rng.normal(shift, 1, n),
+            "lognormal": rng.lognormal(0, 0.7, n),
+            "few_ints": rng.integers(0, 4, n),
+            "category": rng.choice(["a", "b", "c", "d"], n, p=[0.4, 0.3, 0.2, 0.1]),
+        }
+    )
 
 
 SYNTHETIC = {"numeric": ["normal", "lognormal", "few_ints"], "categorical": ["category"]}
@@ -55,8 +60,12 @@ def test_stable_synthetic_batches_alarm_at_the_target_rate():
         rng = np.random.default_rng(1000 + r)
         stats = ReferenceStats.from_frame(_synthetic(3000, rng), **SYNTHETIC)
         calibration = calibrate(stats, batch_rows=rows, false_alarm_rate=alpha, draws=1000, min_effect=0.0, seed=r)
-        assert [c.method for c in calibration.columns] == ["wasserstein", "wasserstein", "jensenshannon",
-                                                           "jensenshannon"]
+        assert [c.method for c in calibration.columns] == [
+            "wasserstein",
+            "wasserstein",
+            "jensenshannon",
+            "jensenshannon",
+        ]
         alarms += sum(judge_batch(calibration, stats, _synthetic(rows, rng), threads=1).drifted for _ in range(batches))
     n = references * batches
     rate = alarms / n
@@ -153,8 +162,9 @@ def test_vectorised_null_scores_equal_drift_stats_on_the_same_resamples(monkeypa
     null = drift_calibration._wasserstein_null(values, 300, 5, np.random.default_rng(0))
     ref_counts, cur_counts = drawn
     for i in range(5):
-        pseudo = ReferenceStats.from_frame(pd.DataFrame({"x": np.repeat(values, ref_counts[i])}), numeric=["x"],
-                                           method="wasserstein")
+        pseudo = ReferenceStats.from_frame(
+            pd.DataFrame({"x": np.repeat(values, ref_counts[i])}), numeric=["x"], method="wasserstein"
+        )
         (stat,) = compare(pseudo, pd.DataFrame({"x": np.repeat(values, cur_counts[i])}))
         assert null[i] == pytest.approx(stat.score, rel=1e-9)
 
@@ -166,7 +176,7 @@ def test_calibration_round_trips_through_json(tmp_path):
     assert Calibration.load(calibration.save(tmp_path / "c.json")) == calibration
     data = json.loads(calibration.to_json())
     assert {"batch_rows", "draws", "seed", "false_alarm_rate", "correction", "alpha_column", "min_effect"} <= set(data)
-    assert data["alpha_column"] == pytest.approx(1 - 0.95 ** 0.25)
+    assert data["alpha_column"] == pytest.approx(1 - 0.95**0.25)
     decision = judge_batch(calibration, stats, _synthetic(300, rng, shift=1.0)).to_dict()
     assert decision["drifted_columns"] == ["normal"]
     assert {"column", "score", "threshold", "effect", "min_effect", "drifted"} <= set(decision["columns"][0])
@@ -190,14 +200,17 @@ def test_corrections():
     assert column_alpha(0.01, 9, "sidak") > column_alpha(0.01, 9, "bonferroni")
 
 
-@pytest.mark.parametrize(("settings", "fix"), [
-    ({"batch_rows": 0}, "integer >= 2"),
-    ({"false_alarm_rate": 0.7}, "in (0, 0.5)"),
-    ({"draws": 150}, "set draws >= 667"),
-    ({"min_effect": -1.0}, ">= 0"),
-    ({"correction": "holm"}, "bonferroni"),
-    ({"seed": -1}, "non-negative"),
-])
+@pytest.mark.parametrize(
+    ("settings", "fix"),
+    [
+        ({"batch_rows": 0}, "integer >= 2"),
+        ({"false_alarm_rate": 0.7}, "in (0, 0.5)"),
+        ({"draws": 150}, "set draws >= 667"),
+        ({"min_effect": -1.0}, ">= 0"),
+        ({"correction": "holm"}, "bonferroni"),
+        ({"seed": -1}, "non-negative"),
+    ],
+)
 def test_bad_settings_say_what_to_fix(settings, fix):
     stats = ReferenceStats.from_frame(pd.DataFrame({"x": np.arange(2000.0)}), numeric=["x"])
     kwargs = {"batch_rows": 100, "false_alarm_rate": 0.05, "draws": 1000} | settings
@@ -216,8 +229,9 @@ def test_bad_reference_and_mismatched_scores_say_what_to_fix():
         calibrate(small, batch_rows=100, false_alarm_rate=0.05, draws=1000)
     rng = np.random.default_rng(0)
     reference = pd.DataFrame({"x": rng.normal(size=2000)})
-    calibration = calibrate(ReferenceStats.from_frame(reference, numeric=["x"]), batch_rows=100,
-                            false_alarm_rate=0.05, draws=1000)
+    calibration = calibrate(
+        ReferenceStats.from_frame(reference, numeric=["x"]), batch_rows=100, false_alarm_rate=0.05, draws=1000
+    )
     other = ReferenceStats.from_frame(reference, numeric=["x"], method="psi")
     with pytest.raises(CalibrationError, match="score batches with the reference statistics"):
         evaluate(calibration, compare(other, reference.iloc[:100]))
@@ -227,8 +241,9 @@ def test_bad_reference_and_mismatched_scores_say_what_to_fix():
 
 def test_a_column_without_a_score_does_not_drift_and_is_named():
     rng = np.random.default_rng(0)
-    stats = ReferenceStats.from_frame(pd.DataFrame({"x": rng.normal(size=2000), "y": rng.normal(size=2000)}),
-                                      numeric=["x", "y"])
+    stats = ReferenceStats.from_frame(
+        pd.DataFrame({"x": rng.normal(size=2000), "y": rng.normal(size=2000)}), numeric=["x", "y"]
+    )
     calibration = calibrate(stats, batch_rows=100, false_alarm_rate=0.05, draws=1000)
     decision = judge_batch(calibration, stats, pd.DataFrame({"x": [np.nan] * 100, "y": rng.normal(3, 1, 100)}))
     assert decision.drifted_columns == ("y",)
@@ -241,8 +256,7 @@ def test_contract_calibration_is_opt_in_and_validated():
     contract = load_contract("include/contracts/weather.yaml")
     assert contract.drift.calibration is None
     data = contract.model_dump(mode="json")
-    data["drift"]["calibration"] = {"false_alarm_rate": 0.01, "draws": 10000, "min_effect": 0.1,
-                                    "correction": "sidak"}
+    data["drift"]["calibration"] = {"false_alarm_rate": 0.01, "draws": 10000, "min_effect": 0.1, "correction": "sidak"}
     assert parse_contract(data).drift.calibration == DriftCalibrationSpec(correction="sidak")
     data["drift"]["calibration"] = {"false_alarm_rate": 0.01, "drws": 10000}
     with pytest.raises(ContractError, match="drws"):
@@ -285,8 +299,10 @@ def test_monitor_calibrates_once_per_champion_and_batch_size(tmp_path, weather):
 
 def _wandering_periods(k: int, rows: int, rng: np.random.Generator, tau: float) -> list[pd.DataFrame]:
     """``k`` periods: column ``wander``'s mean moves by N(0, tau^2) between periods, ``steady``'s never."""
-    return [pd.DataFrame({"wander": rng.normal(rng.normal(0, tau), 1, rows), "steady": rng.normal(0, 1, rows)})
-            for _ in range(k)]
+    return [
+        pd.DataFrame({"wander": rng.normal(rng.normal(0, tau), 1, rows), "steady": rng.normal(0, 1, rows)})
+        for _ in range(k)
+    ]
 
 
 def test_stretches_keep_the_promised_rate_where_periods_wander():
@@ -300,8 +316,9 @@ def test_stretches_keep_the_promised_rate_where_periods_wander():
     for r in range(references):
         rng = np.random.default_rng(2000 + r)
         stretches = _wandering_periods(16, rows, rng, 0.3)
-        stats = ReferenceStats.from_frame(pd.concat(stretches, ignore_index=True), numeric=["wander", "steady"],
-                                          method="wasserstein")
+        stats = ReferenceStats.from_frame(
+            pd.concat(stretches, ignore_index=True), numeric=["wander", "steady"], method="wasserstein"
+        )
         settings = {"batch_rows": rows, "false_alarm_rate": alpha, "draws": 1000, "min_effect": 0.0, "seed": r}
         plain, wandering = calibrate(stats, **settings), calibrate(stats, **settings, stretches=stretches)
         assert wandering.resample == "stretches" and wandering.stretches == 16
@@ -347,8 +364,9 @@ def test_wandering_null_scores_equal_drift_stats_on_the_same_resamples():
     null = _wandering_wasserstein_null(values, 130, 4, rng, 0.4, 9)
     ref_index, cur_index, t = rng.draws
     for i in range(4):
-        pseudo = ReferenceStats.from_frame(pd.DataFrame({"x": values[ref_index[i]]}), numeric=["x"],
-                                           method="wasserstein")
+        pseudo = ReferenceStats.from_frame(
+            pd.DataFrame({"x": values[ref_index[i]]}), numeric=["x"], method="wasserstein"
+        )
         shift = t[i] * 0.4 * math.sqrt(1 + 1 / 9) * values.std()
         (stat,) = compare(pseudo, pd.DataFrame({"x": values[cur_index[i]] + shift}))
         assert null[i] == pytest.approx(stat.score, rel=1e-9)
@@ -374,8 +392,17 @@ def test_stretches_bad_input_says_what_to_fix(tmp_path):
     with pytest.raises(CalibrationError, match=r"only calibrated for numeric columns .*\['kind'\]"):
         calibrate(mixed_stats, batch_rows=100, false_alarm_rate=0.05, draws=1000, stretches=mixed)
     with pytest.raises(CalibrationError, match="needs the reference cut into batch periods"):
-        cached_calibration(tmp_path / "c.json", stats, batch_rows=100, false_alarm_rate=0.05, draws=1000,
-                           min_effect=0.1, correction="bonferroni", seed=0, resample="stretches")
+        cached_calibration(
+            tmp_path / "c.json",
+            stats,
+            batch_rows=100,
+            false_alarm_rate=0.05,
+            draws=1000,
+            min_effect=0.1,
+            correction="bonferroni",
+            seed=0,
+            resample="stretches",
+        )
 
 
 def test_drift_leaves_out_values_outside_the_contracts_ranges(weather):

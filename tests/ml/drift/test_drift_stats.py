@@ -30,16 +30,18 @@ def _frames(n_ref: int, n_cur: int, seed: int) -> tuple[pd.DataFrame, pd.DataFra
     rng = np.random.default_rng(seed)
 
     def side(n: int, shift: float) -> pd.DataFrame:
-        return pd.DataFrame({
-            "normal": rng.normal(shift, 1, n),
-            "normal_same": rng.normal(0, 1, n),
-            "lognormal": rng.lognormal(shift, 1, n),
-            "ties": rng.exponential(1 + shift, n).round(1),
-            "few_ints": rng.integers(0, 7 + int(shift > 0), n),
-            "uniform_int": rng.integers(0, 200, n),
-            "category": rng.choice(["a", "b", "c", "d"] + (["new"] if shift else []), n),
-            "code": rng.choice([1, 2, 3], n, p=[0.5, 0.3, 0.2] if not shift else [0.3, 0.3, 0.4]),
-        })
+        return pd.DataFrame(
+            {
+                "normal": rng.normal(shift, 1, n),
+                "normal_same": rng.normal(0, 1, n),
+                "lognormal": rng.lognormal(shift, 1, n),
+                "ties": rng.exponential(1 + shift, n).round(1),
+                "few_ints": rng.integers(0, 7 + int(shift > 0), n),
+                "uniform_int": rng.integers(0, 200, n),
+                "category": rng.choice(["a", "b", "c", "d"] + (["new"] if shift else []), n),
+                "code": rng.choice([1, 2, 3], n, p=[0.5, 0.3, 0.2] if not shift else [0.3, 0.3, 0.4]),
+            }
+        )
 
     return side(n_ref, 0.0), side(n_cur, 0.3)
 
@@ -64,8 +66,9 @@ def _evidently(method: str | None, reference: pd.Series, current: pd.Series, cat
 def _assert_matches_evidently(stats, reference, current, method):
     for stat in stats:
         assert stat.status == OK, stat
-        name, score, drifted = _evidently(method, reference[stat.column], current[stat.column],
-                                          stat.kind == "categorical")
+        name, score, drifted = _evidently(
+            method, reference[stat.column], current[stat.column], stat.kind == "categorical"
+        )
         assert stat.method == name, stat
         assert stat.score == pytest.approx(score, rel=REL, abs=1e-300), (stat, score)
         assert stat.drifted == drifted, (stat, score)
@@ -103,8 +106,13 @@ def test_torch_cpu_equals_numpy(method):
     by_numpy = compare(stats, current)
     by_torch = compare(stats, current, backend="torch", device="cpu")
     for a, b in zip(by_numpy, by_torch, strict=True):
-        assert (a.column, a.method, a.drifted, a.status, a.n_current) == (b.column, b.method, b.drifted, b.status,
-                                                                         b.n_current)
+        assert (a.column, a.method, a.drifted, a.status, a.n_current) == (
+            b.column,
+            b.method,
+            b.drifted,
+            b.status,
+            b.n_current,
+        )
         assert b.score == pytest.approx(a.score, rel=1e-12, abs=1e-300)
 
 
@@ -122,8 +130,9 @@ def test_cuda_equals_numpy():
 def test_reference_stats_round_trip_through_their_file(tmp_path):
     reference, current = _frames(3000, 2500, 7)
     reference.loc[::50, "normal"] = np.nan
-    stats = ReferenceStats.from_frame(reference, numeric=NUMERIC, categorical=CATEGORICAL, method="psi",
-                                      threshold={"normal": 0.2})
+    stats = ReferenceStats.from_frame(
+        reference, numeric=NUMERIC, categorical=CATEGORICAL, method="psi", threshold={"normal": 0.2}
+    )
     path = stats.save(tmp_path / "drift_stats.npz")
     loaded = ReferenceStats.load(path)
     assert loaded.columns == stats.columns
@@ -135,14 +144,31 @@ def test_reference_stats_round_trip_through_their_file(tmp_path):
 def _bad_frames():
     n = 2000
     rng = np.random.default_rng(8)
-    reference = pd.DataFrame({"empty_cur": rng.normal(size=n), "null": rng.normal(size=n),
-                              "inf": rng.normal(size=n), "constant": np.ones(n), "one_category": ["x"] * n,
-                              "ref_null": [np.nan] * n, "text": rng.normal(size=n), "gone": rng.normal(size=n),
-                              "cat_null": ["a", "b"] * (n // 2)})
-    current = pd.DataFrame({"empty_cur": [np.nan] * 500, "null": [np.nan] * 500,
-                            "inf": [np.inf, -np.inf, np.nan, np.inf] * 125, "constant": np.full(500, 2.0),
-                            "one_category": ["x"] * 500, "ref_null": rng.normal(size=500),
-                            "text": ["1.5"] * 500, "cat_null": [None] * 500})
+    reference = pd.DataFrame(
+        {
+            "empty_cur": rng.normal(size=n),
+            "null": rng.normal(size=n),
+            "inf": rng.normal(size=n),
+            "constant": np.ones(n),
+            "one_category": ["x"] * n,
+            "ref_null": [np.nan] * n,
+            "text": rng.normal(size=n),
+            "gone": rng.normal(size=n),
+            "cat_null": ["a", "b"] * (n // 2),
+        }
+    )
+    current = pd.DataFrame(
+        {
+            "empty_cur": [np.nan] * 500,
+            "null": [np.nan] * 500,
+            "inf": [np.inf, -np.inf, np.nan, np.inf] * 125,
+            "constant": np.full(500, 2.0),
+            "one_category": ["x"] * 500,
+            "ref_null": rng.normal(size=500),
+            "text": ["1.5"] * 500,
+            "cat_null": [None] * 500,
+        }
+    )
     return reference, current
 
 
@@ -152,8 +178,16 @@ def test_bad_input_gets_a_named_verdict_never_a_crash_or_nan():
     categorical = ["one_category", "cat_null"]
     stats = ReferenceStats.from_frame(reference, numeric=numeric, categorical=categorical, method="psi")
     by_name = {s.column: s for s in compare(stats, current)}
-    expected = {"null": ALL_NULL, "inf": NON_FINITE, "ref_null": ALL_NULL, "text": WRONG_TYPE, "gone": MISSING,
-                "cat_null": ALL_NULL, "constant": OK, "one_category": OK}
+    expected = {
+        "null": ALL_NULL,
+        "inf": NON_FINITE,
+        "ref_null": ALL_NULL,
+        "text": WRONG_TYPE,
+        "gone": MISSING,
+        "cat_null": ALL_NULL,
+        "constant": OK,
+        "one_category": OK,
+    }
     for name, status in expected.items():
         assert by_name[name].status == status, by_name[name]
     assert "reference" in by_name["ref_null"].detail and "current" in by_name["null"].detail
@@ -206,13 +240,33 @@ def test_weather_data_matches_evidently_value_drift_reports(weather, tmp_path, m
     contract, frame = weather
     numeric = contract.numeric_features
     reference, current = frame.iloc[4383:10227], frame.iloc[12000:15000]
-    evidently = run_drift_report(reference, current, numeric=numeric, categorical=[], out_dir=tmp_path,
-                                 report_id="ev", method=method, html=False, fast_path_rows=None)
-    fast = run_drift_report(reference, current, numeric=numeric, categorical=[], out_dir=tmp_path,
-                            report_id="fast", method=method, html=False, fast_path_rows=1, max_rows_for_html=500)
+    evidently = run_drift_report(
+        reference,
+        current,
+        numeric=numeric,
+        categorical=[],
+        out_dir=tmp_path,
+        report_id="ev",
+        method=method,
+        html=False,
+        fast_path_rows=None,
+    )
+    fast = run_drift_report(
+        reference,
+        current,
+        numeric=numeric,
+        categorical=[],
+        out_dir=tmp_path,
+        report_id="fast",
+        method=method,
+        html=False,
+        fast_path_rows=1,
+        max_rows_for_html=500,
+    )
     assert (evidently.engine, fast.engine) == ("evidently", "drift_stats")
     assert [(c.column, c.method, c.drifted) for c in fast.columns] == [
-        (c.column, c.method, c.drifted) for c in evidently.columns]
+        (c.column, c.method, c.drifted) for c in evidently.columns
+    ]
     for ours, theirs in zip(fast.columns, evidently.columns, strict=True):
         assert ours.score == pytest.approx(theirs.score, rel=REL, abs=1e-300)
     assert 0 < fast.drift_share < 1 or method == "psi"

@@ -70,18 +70,32 @@ def gated(home, contract):
     mlflow_client.log_dict(run.info.run_id, decision.to_dict(), "gate/decision.json")
     ensure_registered_model(paths, contract.model_name)
     version = register_version(paths, contract.model_name, run.info.run_id, run.info.artifact_uri, {})
-    gate = {"decision": "promote", "decision_id": decision.decision_id, "version": version.version,
-            "run_id": run.info.run_id, "champion_version": "4", "signal_batch": "1983"}
+    gate = {
+        "decision": "promote",
+        "decision_id": decision.decision_id,
+        "version": version.version,
+        "run_id": run.info.run_id,
+        "champion_version": "4",
+        "signal_batch": "1983",
+    }
     return paths, gate, decision
 
 
 def test_answers_mean_approved_rejected_or_timed_out():
-    assert approval_outcome(_answer("Approve")) == {"outcome": "approved", "approver": "Ada", "approver_id": "u-7",
-                                                    "responded_at": AT.isoformat()}
+    assert approval_outcome(_answer("Approve")) == {
+        "outcome": "approved",
+        "approver": "Ada",
+        "approver_id": "u-7",
+        "responded_at": AT.isoformat(),
+    }
     assert approval_outcome(_answer("Reject"))["outcome"] == "rejected"
     # Airflow answers a request that timed out with its default and no user
-    assert approval_outcome(_answer("Reject", None)) == {"outcome": "timed_out", "approver": None,
-                                                         "approver_id": None, "responded_at": AT.isoformat()}
+    assert approval_outcome(_answer("Reject", None)) == {
+        "outcome": "timed_out",
+        "approver": None,
+        "approver_id": None,
+        "responded_at": AT.isoformat(),
+    }
     for bad in (None, {}, {"chosen_options": []}, _answer("Maybe")):
         with pytest.raises(ValueError, match="approval"):
             approval_outcome(bad)

@@ -133,8 +133,9 @@ def test_equal_models_on_a_tiny_holdout_are_inconclusive_with_rows_needed():
 def test_equal_models_are_promoted_at_most_at_rate_alpha():
     """Over 300 seeded holdouts of 500 rows, two equally good models: false promotions <= alpha + 3 SE."""
     simulations, alpha = 300, POLICY.alpha
-    promoted = sum(evaluate_gate(POLICY, *_holdout(seed, 500, 1.0, 1.0)).decision == "promote"
-                   for seed in range(simulations))
+    promoted = sum(
+        evaluate_gate(POLICY, *_holdout(seed, 500, 1.0, 1.0)).decision == "promote" for seed in range(simulations)
+    )
     rate, se = promoted / simulations, math.sqrt(alpha * (1 - alpha) / simulations)
     assert rate <= alpha + 3 * se, rate
     assert rate >= alpha - 3 * se, f"{rate}: the test is far more conservative than its stated alpha"

@@ -36,26 +36,41 @@ def _frame(seed: int, n: int) -> tuple[pd.DataFrame, np.ndarray]:
     """A holdout of n rows: two regions, a numeric x, daily dates from 2000-01-01, balanced labels."""
     rng = np.random.default_rng(seed)
     y = rng.permutation(np.arange(n) % 2)
-    frame = pd.DataFrame({"date": pd.date_range("2000-01-01", periods=n, freq="D", tz="UTC"),
-                          "region": np.where(np.arange(n) % 4 == 0, "b", "a"), "x": rng.normal(size=n), "y": y})
+    frame = pd.DataFrame(
+        {
+            "date": pd.date_range("2000-01-01", periods=n, freq="D", tz="UTC"),
+            "region": np.where(np.arange(n) % 4 == 0, "b", "a"),
+            "x": rng.normal(size=n),
+            "y": y,
+        }
+    )
     return frame, y
 
 
 # --- slice selection ----------------------------------------------------------------------------------------
 
-SELECTION = pd.DataFrame({"date": pd.to_datetime(["2000-01-15", "2000-02-15", "2000-06-15", "2000-12-31"]),
-                          "x": [-2.0, -1.0, 0.0, 1.0], "kind": ["p", "q", "p", "r"]})
+SELECTION = pd.DataFrame(
+    {
+        "date": pd.to_datetime(["2000-01-15", "2000-02-15", "2000-06-15", "2000-12-31"]),
+        "x": [-2.0, -1.0, 0.0, 1.0],
+        "kind": ["p", "q", "p", "r"],
+    }
+)
 
 
-@pytest.mark.parametrize(("spec", "rows"), [
-    ({"months": [12, 1, 2]}, [0, 1, 3]),
-    ({"months": [7]}, []),
-    ({"column": "x", "max": -1.0}, [0]),  # max is exclusive
-    ({"column": "x", "min": -1.0}, [1, 2, 3]),  # min is inclusive
-    ({"column": "x", "min": -1.0, "max": 1.0}, [1, 2]),
-    ({"column": "kind", "values": ["p", "r"]}, [0, 2, 3]),
-    ({"column": "kind", "values": ["z"]}, []),
-], ids=["months", "no-month", "max-exclusive", "min-inclusive", "range", "values", "no-value"])
+@pytest.mark.parametrize(
+    ("spec", "rows"),
+    [
+        ({"months": [12, 1, 2]}, [0, 1, 3]),
+        ({"months": [7]}, []),
+        ({"column": "x", "max": -1.0}, [0]),  # max is exclusive
+        ({"column": "x", "min": -1.0}, [1, 2, 3]),  # min is inclusive
+        ({"column": "x", "min": -1.0, "max": 1.0}, [1, 2]),
+        ({"column": "kind", "values": ["p", "r"]}, [0, 2, 3]),
+        ({"column": "kind", "values": ["z"]}, []),
+    ],
+    ids=["months", "no-month", "max-exclusive", "min-inclusive", "range", "values", "no-value"],
+)
 def test_slice_selection(spec: dict, rows: list[int]):
     mask = slice_mask(SELECTION, SliceSpec(name="s", **spec), "date")
     assert np.flatnonzero(mask).tolist() == rows
@@ -81,8 +96,12 @@ def test_slice_p_values_are_holm_adjusted_across_the_tested_slices():
     frame, y = _frame(1, 1200)
     rng = np.random.default_rng(1)
     champion, challenger = _scores(rng, y, 1.5), _scores(rng, y, 1.5)
-    slices = [SliceSpec(name="a", column="region", values=("a",)), SliceSpec(name="b", column="region", values=("b",)),
-              SliceSpec(name="tiny", column="x", min=2.5), SliceSpec(name="high_x", column="x", min=0)]
+    slices = [
+        SliceSpec(name="a", column="region", values=("a",)),
+        SliceSpec(name="b", column="region", values=("b",)),
+        SliceSpec(name="tiny", column="x", min=2.5),
+        SliceSpec(name="high_x", column="x", min=0),
+    ]
     rows = compare_slices(POLICY, frame, y, champion, challenger, slices, "date")
     tested = [r for r in rows if r["status"] != "skipped"]
     assert [r["name"] for r in tested] == ["a", "b", "high_x"]  # x >= 2.5: under 1 % of rows
@@ -96,8 +115,15 @@ def test_equal_models_pass_every_large_slice_most_of_the_time():
     for seed in range(40):
         frame, y = _frame(seed, 1200)
         rng = np.random.default_rng(seed)
-        rows = compare_slices(POLICY, frame, y, _scores(rng, y, 2.0), _scores(rng, y, 2.0),
-                              [SliceSpec(name="b", column="region", values=("b",))], "date")
+        rows = compare_slices(
+            POLICY,
+            frame,
+            y,
+            _scores(rng, y, 2.0),
+            _scores(rng, y, 2.0),
+            [SliceSpec(name="b", column="region", values=("b",))],
+            "date",
+        )
         passed += rows[0]["status"] == "passed"
     assert passed >= 30
 
@@ -113,8 +139,10 @@ def _degraded_in_b(seed: int, n: int = 1600):
     return frame, y, _scores(rng, y, 1.0), _scores(rng, y, strength)
 
 
-REGIONS = [SliceSpec(name="region_a", column="region", values=("a",)),
-           SliceSpec(name="region_b", column="region", values=("b",))]
+REGIONS = [
+    SliceSpec(name="region_a", column="region", values=("a",)),
+    SliceSpec(name="region_b", column="region", values=("b",)),
+]
 
 
 def test_a_degraded_slice_blocks_promotion_and_is_named():
@@ -179,8 +207,12 @@ def test_a_failing_behavioural_test_blocks_promotion_and_is_named():
     frame, y = _frame(0, 600)
     rng = np.random.default_rng(0)
     challenger = _scores(rng, y, 3.0)
-    spec = BehaviourSpec.model_validate({"directional": [{"feature": "x", "delta": 1.0, "direction": "decrease"}],
-                                         "minimum_functionality": [{"name": "big_x", "row": {"x": 3}, "expected": 1}]})
+    spec = BehaviourSpec.model_validate(
+        {
+            "directional": [{"feature": "x", "delta": 1.0, "direction": "decrease"}],
+            "minimum_functionality": [{"name": "big_x", "row": {"x": 3}, "expected": 1}],
+        }
+    )
     policy = POLICY.model_copy(update={"behaviour": spec})
     decision = evaluate_gate(policy, y, challenger, None, holdout=frame, predict=_toy_predict)
     assert decision.decision == "reject" and "directional x + 1 -> decrease" in decision.reason
@@ -237,12 +269,25 @@ def test_promotion_needs_every_metric():
 
 def test_the_decision_with_every_table_survives_a_json_round_trip_and_renders():
     frame, y, champion, challenger = _degraded_in_b(0)
-    spec = BehaviourSpec.model_validate({"directional": [{"feature": "x", "delta": 1.0, "direction": "increase"}],
-                                         "minimum_functionality": [{"name": "low_x", "row": {"x": -3}, "expected": 0}]})
+    spec = BehaviourSpec.model_validate(
+        {
+            "directional": [{"feature": "x", "delta": 1.0, "direction": "increase"}],
+            "minimum_functionality": [{"name": "low_x", "row": {"x": -3}, "expected": 0}],
+        }
+    )
     policy = POLICY.model_copy(update={"metrics": ("brier",), "behaviour": spec})
     slices = [*REGIONS, SliceSpec(name="extreme_x", column="x", min=2.5)]
-    decision = evaluate_gate(policy, y, challenger, champion, {"champion_version": "3"}, holdout=frame,
-                             predict=_toy_predict, slices=slices, timestamp="date")
+    decision = evaluate_gate(
+        policy,
+        y,
+        challenger,
+        champion,
+        {"champion_version": "3"},
+        holdout=frame,
+        predict=_toy_predict,
+        slices=slices,
+        timestamp="date",
+    )
     record = json.loads(json.dumps(decision.to_dict(), allow_nan=False))
     record.pop("decision_id")
     assert GateDecision(**record) == decision and GateDecision(**record).decision_id == decision.decision_id

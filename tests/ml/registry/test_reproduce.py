@@ -51,11 +51,18 @@ def trained(tmp_path_factory: pytest.TempPathFactory, contract: Contract) -> tup
     init_data_repo(paths.data_repo, paths.dvc_remote)
     history = load_source(contract)
     for year in range(1961, 1967):
-        rows = history[(history["date"] >= pd.Timestamp(f"{year}-01-01", tz="UTC"))
-                       & (history["date"] < pd.Timestamp(f"{year + 1}-01-01", tz="UTC"))]
+        rows = history[
+            (history["date"] >= pd.Timestamp(f"{year}-01-01", tz="UTC"))
+            & (history["date"] < pd.Timestamp(f"{year + 1}-01-01", tz="UTC"))
+        ]
         commit_batch(paths.data_repo, contract.name, str(year), rows.reset_index(drop=True))
-    out = subprocess.run([sys.executable, "-c", TRAIN_IN_ANOTHER_PROCESS], cwd=REPO, env=_environment(paths.home),
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-c", TRAIN_IN_ANOTHER_PROCESS],
+        cwd=REPO,
+        env=_environment(paths.home),
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     return paths, out.stdout.strip().splitlines()[-1]
 
@@ -79,8 +86,13 @@ def test_cpu_reproduction_is_bit_identical(trained: tuple[PlatformPaths, str], c
 def test_cli_reproduces_in_a_fresh_process(trained: tuple[PlatformPaths, str]) -> None:
     paths, version = trained
     ct = Path(sys.executable).with_name("ct")
-    out = subprocess.run([str(ct), "reproduce", version, "--contract", "weather", "--json"], cwd=REPO,
-                         env=_environment(paths.home), capture_output=True, text=True)
+    out = subprocess.run(
+        [str(ct), "reproduce", version, "--contract", "weather", "--json"],
+        cwd=REPO,
+        env=_environment(paths.home),
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0, out.stdout + out.stderr[-3000:]
     record = json.loads(out.stdout)
     assert record["matches"] and record["weights_identical"] and record["mode"] == "exact"

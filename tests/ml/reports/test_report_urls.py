@@ -31,9 +31,20 @@ def test_files_outside_the_reports_folder_have_no_url(paths: PlatformPaths) -> N
         assert report_url(paths, outside) is None, outside
 
 
-@pytest.mark.parametrize("request_path", ["../secret.txt", "weather/../../secret.txt", "/etc/passwd",
-                                          str(Path("/") / "etc" / "passwd"), "", "weather", "weather/missing.html",
-                                          "weather/\x00.html", "weather/link.html"])
+@pytest.mark.parametrize(
+    "request_path",
+    [
+        "../secret.txt",
+        "weather/../../secret.txt",
+        "/etc/passwd",
+        str(Path("/") / "etc" / "passwd"),
+        "",
+        "weather",
+        "weather/missing.html",
+        "weather/\x00.html",
+        "weather/link.html",
+    ],
+)
 def test_requests_outside_the_folder_or_for_no_file_are_refused(paths: PlatformPaths, request_path: str) -> None:
     (paths.reports / "weather" / "link.html").symlink_to(paths.home / "secret.txt")  # a link leading outside
     assert resolve_report(paths, request_path) is None

@@ -31,9 +31,20 @@ def saved_reports(tmp_path_factory) -> list[Path]:
     """Two drift snapshots (JSON) as the monitor writes them, in a reports folder of their own."""
     out = tmp_path_factory.mktemp("saved") / "reports" / "demo"
     reference = _frame(400, seed=1)
-    return [Path(run_drift_report(reference, _frame(300, seed=10 + i, shift=0.5 * i), numeric=["x", "prediction"],
-                                  categorical=[], out_dir=out, report_id=f"demo-b{i}-v1", html=False).json_path)
-            for i in range(2)]
+    return [
+        Path(
+            run_drift_report(
+                reference,
+                _frame(300, seed=10 + i, shift=0.5 * i),
+                numeric=["x", "prediction"],
+                categorical=[],
+                out_dir=out,
+                report_id=f"demo-b{i}-v1",
+                html=False,
+            ).json_path
+        )
+        for i in range(2)
+    ]
 
 
 @pytest.fixture
@@ -142,8 +153,10 @@ def _panel_series(paths: PlatformPaths, project_id: str, title: str) -> list:
 
     manager = create_local_project_manager(str(paths.evidently_workspace), False)
     [panel] = [p for p in _workspace(paths).get_dashboard(project_id).panels if p.title == title]
-    filters = [SeriesFilter(tags=v.tags, metadata=v.metadata, metric=v.metric, metric_labels=v.metric_labels)
-               for v in panel.values]
+    filters = [
+        SeriesFilter(tags=v.tags, metadata=v.metadata, metric=v.metric, metric_labels=v.metric_labels)
+        for v in panel.values
+    ]
     return asyncio.run(manager.data_storage.get_data_series(uuid.UUID(project_id), filters, None, None)).series
 
 
@@ -155,8 +168,10 @@ def test_the_labels_panels_plot_a_labelled_batchs_quality_and_target_drift(paths
     rng = np.random.default_rng(3)
     scores = rng.random(600)
     frame = pd.DataFrame({"rain": (rng.random(600) < scores).astype(int), "prediction": scores})
-    definition = DataDefinition(numerical_columns=["prediction"], classification=[
-        BinaryClassification(target="rain", prediction_probas="prediction")])
+    definition = DataDefinition(
+        numerical_columns=["prediction"],
+        classification=[BinaryClassification(target="rain", prediction_probas="prediction")],
+    )
     current, reference = (Dataset.from_pandas(part, data_definition=definition) for part in (frame[:300], frame[300:]))
     snapshot = Report([ValueDrift(column="rain"), ClassificationPreset()]).run(current, reference)
     saved = paths.reports / "demo" / "demo-b0-labels.json"
@@ -165,8 +180,10 @@ def test_the_labels_panels_plot_a_labelled_batchs_quality_and_target_drift(paths
     added = add_snapshot(paths, "demo", saved, batch_id="b0", kind="labels")
     add_snapshot(paths, "demo", _report(paths, 0), batch_id="b0", kind="drift")  # not plotted in the labels tab
 
-    quality = {s.metric_type.rsplit(":", 1)[-1]: s.values for s in
-               _panel_series(paths, added["project_id"], "Champion quality on labelled batches")}
+    quality = {
+        s.metric_type.rsplit(":", 1)[-1]: s.values
+        for s in _panel_series(paths, added["project_id"], "Champion quality on labelled batches")
+    }
     assert {"Accuracy", "RocAuc", "F1Score"} <= set(quality) and all(len(v) == 1 for v in quality.values())
     assert 0.5 < quality["RocAuc"][0] <= 1.0
     target = _panel_series(paths, added["project_id"], "Target and prediction drift on labelled batches")

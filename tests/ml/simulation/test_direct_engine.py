@@ -38,9 +38,13 @@ def landed(tmp_path):
     contract = _approval_contract()
     paths = PlatformPaths(tmp_path / "home")
     init_platform(paths, [contract])
-    scenario = Scenario.model_validate({"contract": contract.name, "bootstrap": {"start": "1961-01-01",
-                                                                                 "end": "1967-01-01"},
-                                        "replay": {"start": "1967-01-01", "end": "1968-01-01"}})
+    scenario = Scenario.model_validate(
+        {
+            "contract": contract.name,
+            "bootstrap": {"start": "1961-01-01", "end": "1967-01-01"},
+            "replay": {"start": "1967-01-01", "end": "1968-01-01"},
+        }
+    )
     land(next(plan_batches(scenario, contract, load_source(contract))), contract, paths.landing_for(contract.name))
     return paths, contract
 
@@ -62,8 +66,9 @@ def test_a_scripted_approval_is_recorded_before_the_alias_moves(landed):
     paths, contract = landed
     process_landing_direct(paths, contract, approver=scripted_answer(user="tester"))
     kinds = _kinds(paths, contract)
-    assert kinds.index(EventKind.GATE_DECISION) < kinds.index(EventKind.APPROVAL) < kinds.index(
-        EventKind.CHAMPION_CHANGED)
+    assert (
+        kinds.index(EventKind.GATE_DECISION) < kinds.index(EventKind.APPROVAL) < kinds.index(EventKind.CHAMPION_CHANGED)
+    )
     changed = read_events(paths.ledger, contract.name, [EventKind.CHAMPION_CHANGED])[-1]
     assert changed["approved_by"] == "tester"
     champion = version_by_alias(paths, contract.model_name, CHAMPION)

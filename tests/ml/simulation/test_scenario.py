@@ -41,8 +41,10 @@ def test_default_scenario_lands_backfill_then_years_with_the_corrupt_batch_after
 
 def test_backfill_covers_the_bootstrap_window(planned: list[PlannedBatch]):
     backfill = planned[0]
-    assert (backfill.period_start, backfill.period_end) == (pd.Timestamp("1961-01-01", tz="UTC"),
-                                                            pd.Timestamp("1977-01-01", tz="UTC"))
+    assert (backfill.period_start, backfill.period_end) == (
+        pd.Timestamp("1961-01-01", tz="UTC"),
+        pd.Timestamp("1977-01-01", tz="UTC"),
+    )
     assert len(backfill.frame) == 5844 and backfill.payload is None  # 16 years, 4 of them leap years
     assert backfill.frame["date"].min() == backfill.period_start
     assert backfill.frame["date"].max() == pd.Timestamp("1976-12-31", tz="UTC")
@@ -71,8 +73,9 @@ def test_corrupt_batch_carries_the_previous_year_with_visibility_as_text(planned
     assert all(line.split(",")[4].endswith(" sd") for line in lines[1:])
 
 
-def test_land_writes_a_manifest_produced_the_day_after_the_period(tmp_path: Path, contract: Contract,
-                                                                 planned: list[PlannedBatch]):
+def test_land_writes_a_manifest_produced_the_day_after_the_period(
+    tmp_path: Path, contract: Contract, planned: list[PlannedBatch]
+):
     for batch in planned[:4]:
         land(batch, contract, tmp_path)
     manifest = BatchManifest.read(tmp_path / f"1977{MANIFEST_SUFFIX}")
@@ -88,7 +91,11 @@ def test_land_writes_a_manifest_produced_the_day_after_the_period(tmp_path: Path
     assert list(landed.columns) == contract.batch_columns and len(landed) == 365
     # a consumer picks them up in landing order
     assert [p.name.removesuffix(MANIFEST_SUFFIX) for p in ready_manifests(tmp_path)] == [
-        "backfill-19610101-19770101", "1977", "1978", "1979-hotfix"]
+        "backfill-19610101-19770101",
+        "1977",
+        "1978",
+        "1979-hotfix",
+    ]
 
 
 def test_every_row_of_an_unaligned_replay_window_is_landed(contract: Contract, source: pd.DataFrame):
@@ -115,8 +122,11 @@ def _tiny_source() -> pd.DataFrame:
     ids=["number_to_string", "missing_column", "out_of_range"],
 )
 def test_corruption_kinds(contract: Contract, kind: str, check):
-    scenario = Scenario(contract="weather", replay=Window(start="2000-01-01", end="2000-01-11"),
-                        corruptions=(Corruption(after="2000-01-01", batch_id="bad", kind=kind, column="visibility"),))
+    scenario = Scenario(
+        contract="weather",
+        replay=Window(start="2000-01-01", end="2000-01-11"),
+        corruptions=(Corruption(after="2000-01-01", batch_id="bad", kind=kind, column="visibility"),),
+    )
     daily = contract.model_copy(update={"batch": contract.batch.model_copy(update={"period": "5D"})})
     batches = list(plan_batches(scenario, daily, _tiny_source()))
     assert [b.batch_id for b in batches] == ["2000-01-01", "bad", "2000-01-06"]
@@ -124,8 +134,11 @@ def test_corruption_kinds(contract: Contract, kind: str, check):
 
 
 def test_unknown_corruption_kind_raises(contract: Contract):
-    scenario = Scenario(contract="weather", replay=Window(start="2000-01-01", end="2000-01-11"),
-                        corruptions=(Corruption(after="2000-01-01", batch_id="bad", kind="flip_bits", column="x"),))
+    scenario = Scenario(
+        contract="weather",
+        replay=Window(start="2000-01-01", end="2000-01-11"),
+        corruptions=(Corruption(after="2000-01-01", batch_id="bad", kind="flip_bits", column="x"),),
+    )
     daily = contract.model_copy(update={"batch": contract.batch.model_copy(update={"period": "5D"})})
     with pytest.raises(ContractError, match="unknown corruption kind 'flip_bits'"):
         list(plan_batches(scenario, daily, _tiny_source()))
@@ -133,8 +146,11 @@ def test_unknown_corruption_kind_raises(contract: Contract):
 
 @pytest.mark.parametrize(
     "text",
-    ["contract: weather\n", "contract: weather\nreplay: {start: '2000-01-01', end: '2001-01-01'}\nextra: 1\n",
-     "contract: [unclosed\n"],
+    [
+        "contract: weather\n",
+        "contract: weather\nreplay: {start: '2000-01-01', end: '2001-01-01'}\nextra: 1\n",
+        "contract: [unclosed\n",
+    ],
     ids=["no replay", "unknown key", "bad yaml"],
 )
 def test_invalid_scenario_raises(tmp_path: Path, text: str):

@@ -27,8 +27,14 @@ from ml.validation.common import PASSED, QUALITY
 
 REPO = Path(__file__).resolve().parents[3]
 CONTRACT = REPO / "include" / "contracts" / "agrawal.yaml"
-SMALL = {"n_rows": 3000, "drift_at": 1500, "function_before": 2, "function_after": 6, "start": "2024-01-01",
-         "step": "2min"}
+SMALL = {
+    "n_rows": 3000,
+    "drift_at": 1500,
+    "function_before": 2,
+    "function_after": 6,
+    "start": "2024-01-01",
+    "step": "2min",
+}
 
 
 def _function_2(frame: pd.DataFrame) -> np.ndarray:
@@ -69,8 +75,11 @@ def test_same_seed_same_frame_and_another_seed_another_frame() -> None:
 def test_columns_types_and_timestamps() -> None:
     frame = agrawal_stream(seed=0, **SMALL)
     assert list(frame.columns) == ["ts", *AGRAWAL_FEATURES, "label"]
-    assert {c: str(t) for c, t in frame.dtypes.items()} == {"ts": "datetime64[ns, UTC]", **AGRAWAL_FEATURES,
-                                                             "label": "int64"}
+    assert {c: str(t) for c, t in frame.dtypes.items()} == {
+        "ts": "datetime64[ns, UTC]",
+        **AGRAWAL_FEATURES,
+        "label": "int64",
+    }
     assert frame["ts"].iloc[0] == pd.Timestamp("2024-01-01", tz="UTC")
     assert (frame["ts"].diff().dropna() == pd.Timedelta("2min")).all()
     assert set(frame["label"]) == {0, 1}
@@ -174,12 +183,20 @@ def _one_day(history: pd.DataFrame, day: str) -> tuple[pd.DataFrame, pd.Timestam
 
 
 def _publish(landing: Path, frame: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp):
-    return publish_batch(frame, contract="agrawal", landing=landing, batch_id=f"{start:%Y-%m-%d}",
-                         period_start=start, period_end=end, produced_at=end + pd.Timedelta("1D"))
+    return publish_batch(
+        frame,
+        contract="agrawal",
+        landing=landing,
+        batch_id=f"{start:%Y-%m-%d}",
+        period_start=start,
+        period_end=end,
+        produced_at=end + pd.Timedelta("1D"),
+    )
 
 
-def test_a_clean_day_passes_validation_and_comes_back_typed(tmp_path: Path, contract: Contract,
-                                                            history: pd.DataFrame) -> None:
+def test_a_clean_day_passes_validation_and_comes_back_typed(
+    tmp_path: Path, contract: Contract, history: pd.DataFrame
+) -> None:
     day, start, end = _one_day(history, "2024-01-06")
     manifest = _publish(tmp_path, day, start, end)
     verdict, typed = validate_batch(manifest.data_path(tmp_path), manifest, contract)
@@ -190,8 +207,7 @@ def test_a_clean_day_passes_validation_and_comes_back_typed(tmp_path: Path, cont
     assert typed["car"].dtype == np.int64 and typed["salary"].dtype == np.float64
 
 
-def test_a_category_outside_its_domain_is_rejected(tmp_path: Path, contract: Contract,
-                                                   history: pd.DataFrame) -> None:
+def test_a_category_outside_its_domain_is_rejected(tmp_path: Path, contract: Contract, history: pd.DataFrame) -> None:
     day, start, end = _one_day(history, "2024-01-06")
     day.loc[[3, 7], "car"] = 21  # a car maker the contract does not know
     manifest = _publish(tmp_path, day, start, end)

@@ -122,8 +122,10 @@ def test_trained_models_rank_the_next_year_well_over_seeds(history: pd.DataFrame
 
     next_year = _years(history, 1962, 1962)
     longer = _contract(epochs=15)
-    aucs = [metric_value("auc", next_year["rain"], train_model(window, longer, seed=seed).model.predict(next_year))
-            for seed in range(3)]
+    aucs = [
+        metric_value("auc", next_year["rain"], train_model(window, longer, seed=seed).model.predict(next_year))
+        for seed in range(3)
+    ]
     assert min(aucs) > 0.7, aucs
 
 
@@ -167,9 +169,11 @@ def test_window_too_small_for_a_validation_split_raises_training_error(window: p
 
 @pytest.mark.parametrize(
     ("requested", "device", "reason"),
-    [("cuda", "cpu", "contract asks for cuda but no CUDA device is visible"),
-     ("auto", "cpu", "no CUDA device visible"),
-     ("cpu", "cpu", None)],
+    [
+        ("cuda", "cpu", "contract asks for cuda but no CUDA device is visible"),
+        ("auto", "cpu", "no CUDA device visible"),
+        ("cpu", "cpu", None),
+    ],
 )
 def test_select_device_falls_back_to_cpu_with_a_reason(requested: str, device: str, reason: str | None):
     import torch
@@ -239,9 +243,16 @@ def test_cpu_trains_in_fp32_and_says_why_when_bf16_is_asked(window: pd.DataFrame
     assert precision == "fp32" and "no fast bf16 path" in note
 
 
-@pytest.mark.parametrize(("rule", "batch", "expected"),
-                         [("none", 4096, 0.003), ("linear", 1024, 0.012), ("sqrt", 1024, 0.006),
-                          ("sqrt", 256, 0.003), ("linear", 128, 0.0015)])
+@pytest.mark.parametrize(
+    ("rule", "batch", "expected"),
+    [
+        ("none", 4096, 0.003),
+        ("linear", 1024, 0.012),
+        ("sqrt", 1024, 0.006),
+        ("sqrt", 256, 0.003),
+        ("linear", 128, 0.0015),
+    ],
+)
 def test_learning_rate_scales_with_the_batch(rule: str, batch: int, expected: float):
     settings = _contract(lr_scaling=rule, base_batch_size=256, learning_rate=0.003).training
     assert scaled_learning_rate(settings, batch) == pytest.approx(expected)
@@ -258,8 +269,9 @@ def test_warm_start_fine_tunes_the_champion(window: pd.DataFrame, history: pd.Da
 
 
 def test_warm_start_falls_back_to_scratch_with_a_reason(window: pd.DataFrame, trained: TrainingResult):
-    wider = train_model(window, _contract(warm_start=True, epochs=1, model={"family": "mlp", "hidden": [8]}),
-                        warm_start=trained.model)
+    wider = train_model(
+        window, _contract(warm_start=True, epochs=1, model={"family": "mlp", "hidden": [8]}), warm_start=trained.model
+    )
     assert wider.warm_start.startswith("scratch") and "architecture differ" in wider.warm_start
     first = train_model(window, _contract(warm_start=True, epochs=1))
     assert "no champion yet" in first.warm_start

@@ -34,12 +34,25 @@ def _frame(rows: int = 200_000, seed: int = 0) -> pd.DataFrame:
 
 def _contract(**training) -> Contract:
     raw = yaml.safe_load(WEATHER.read_text(encoding="utf-8"))
-    raw.update({"timestamp": "ts", "target": "label", "slices": [],
-                "features": [{"name": f"f{i}", "type": "float"} for i in range(FEATURES)]})
+    raw.update(
+        {
+            "timestamp": "ts",
+            "target": "label",
+            "slices": [],
+            "features": [{"name": f"f{i}", "type": "float"} for i in range(FEATURES)],
+        }
+    )
     raw["gate"].pop("behaviour", None)
-    raw["training"] = {**copy.deepcopy(raw["training"]), "model": {"family": "mlp", "hidden": [128, 64]},
-                       "epochs": 4, "patience": 10, "batch_size": 8192, "device": "cuda",
-                       "window": {"max_rows": 10_000_000, "min_rows": 1}, **training}
+    raw["training"] = {
+        **copy.deepcopy(raw["training"]),
+        "model": {"family": "mlp", "hidden": [128, 64]},
+        "epochs": 4,
+        "patience": 10,
+        "batch_size": 8192,
+        "device": "cuda",
+        "window": {"max_rows": 10_000_000, "min_rows": 1},
+        **training,
+    }
     return parse_contract(raw, WEATHER)
 
 
@@ -96,9 +109,10 @@ def test_out_of_memory_halves_the_batch_and_says_so(frame):
     batch (same seed) until it fits, and records every halving."""
     import torch
 
-    result = train_model(frame.head(20_000), _contract(batch_size=16_384, model={"family": "mlp",
-                                                                                   "hidden": [1 << 20]},
-                                                       epochs=1, precision="fp32"))
+    result = train_model(
+        frame.head(20_000),
+        _contract(batch_size=16_384, model={"family": "mlp", "hidden": [1 << 20]}, epochs=1, precision="fp32"),
+    )
     assert result.batch_size < 16_384
     assert any("out of memory" in note for note in result.notes)
     torch.cuda.empty_cache()

