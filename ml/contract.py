@@ -14,7 +14,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 # Contracts are loaded while DAG files parse, so this module avoids pandas: durations and batch periods are
 # checked with these small grammars (a subset of pandas' own spellings, which the data code then uses).
@@ -266,6 +275,22 @@ class ApprovalSpec(_Strict):
         return value
 
 
+class BaselineSpec(_Strict):
+    """The baseline guard: every retrain also fits the cheapest model (logistic regression, or ridge for
+    regression) on the same window and scores it on the same holdout.
+
+    A challenger significantly worse than it (one-sided paired test at the gate's alpha, on the gate metric) is
+    rejected with that reason. ``promote: false`` (the default) keeps the baseline a guard, never a release: a
+    retrain that loses to it says the chosen family is failing on this data, which a person should look at
+    (and fix by choosing the family) rather than have the platform switch families silently. ``promote: true``
+    lets the baseline take the challenger's place in that case: gated against the champion like any
+    challenger and registered as its own version.
+    """
+
+    check: bool = True
+    promote: bool = False
+
+
 class GatePolicy(_Strict):
     """How a challenger must beat the champion on a fresh out-of-time holdout.
 
@@ -295,6 +320,7 @@ class GatePolicy(_Strict):
     slice_margin: Annotated[float, Field(gt=0)] = 0.05
     behaviour: BehaviourSpec = BehaviourSpec()
     approval: ApprovalSpec = ApprovalSpec()
+    baseline: BaselineSpec = BaselineSpec()
 
     @property
     def all_metrics(self) -> tuple[str, ...]:
@@ -302,10 +328,87 @@ class GatePolicy(_Strict):
         return tuple(dict.fromkeys((self.metric, *self.metrics)))
 
 
-class ModelSpec(_Strict):
+_CUSTOM_TRAINER = re.compile(r"^python://[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+
+class _RobustInputs(_Strict):
+    """How numeric inputs are made safe before a model sees them (torch and linear families).
+
+    Each numeric feature is clipped to the training part's [clip_quantile, 1 - clip_quantile] quantiles, then
+    standardised with the clipped values' mean and standard deviation; scoring clips to the same bounds. One
+    reading of ~100 sd then cannot dominate a standardised input (the heavy-tailed failure in README, "Choosing
+    a model family"). 0 turns clipping off.
+    """
+
+    clip_quantile: Annotated[float, Field(ge=0, lt=0.5)] = 0.005
+
+
+class TorchModelSpec(_RobustInputs):
+    """``mlp`` (hidden layers) or ``linear`` (one linear layer): the torch families, trained on the GPU when
+    there is one."""
+
     family: Literal["mlp", "linear"] = "mlp"
     hidden: tuple[Annotated[int, Field(ge=1)], ...] = (64, 32)
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0
+
+
+class GradientBoostingSpec(_Strict):
+    """``hist_gbt``: scikit-learn's HistGradientBoosting (classifier or regressor), on the CPU."""
+
+    family: Literal["hist_gbt"]
+    max_iter: Annotated[int, Field(ge=1)] = 300
+    learning_rate: Annotated[float, Field(gt=0, le=1)] = 0.05
+    max_leaf_nodes: Annotated[int, Field(ge=2)] = 31
+    min_samples_leaf: Annotated[int, Field(ge=1)] = 20
+    l2_regularization: Annotated[float, Field(ge=0)] = 0.0
+    early_stopping_rounds: Annotated[int, Field(ge=1)] = Field(
+        20, description="stop when the out-of-time validation fold has not improved for this many iterations"
+    )
+
+
+class LinearBaselineSpec(_RobustInputs):
+    """``logistic`` (classification) or ``ridge`` (regression): scikit-learn's linear models, the baseline
+    every retrain is also checked against."""
+
+    family: Literal["logistic", "ridge"]
+    regularization: Annotated[float, Field(gt=0)] = Field(
+        1.0, description="logistic: C (inverse strength); ridge: alpha (strength)"
+    )
+
+
+class CustomModelSpec(_Strict):
+    """``python://module:function``: a team's own trainer (protocol in ml/training/custom.py and the README)."""
+
+    family: str
+    options: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for the trainer")
+
+    @field_validator("family")
+    @classmethod
+    def _trainer_path(cls, value: str) -> str:
+        if not _CUSTOM_TRAINER.match(value):
+            raise ValueError(
+                f"family {value!r} is not a known family (mlp, linear, hist_gbt, logistic, ridge) nor a "
+                "trainer path python://module:function"
+            )
+        return value
+
+
+def _model_family(data: Any) -> str:
+    family = data.get("family", "mlp") if isinstance(data, dict) else getattr(data, "family", "mlp")
+    if family in ("mlp", "linear"):
+        return "torch"
+    if family in ("hist_gbt", "logistic", "ridge"):
+        return {"hist_gbt": "gbt"}.get(family, "baseline")
+    return "custom"
+
+
+ModelSpec = Annotated[
+    Annotated[TorchModelSpec, Tag("torch")]
+    | Annotated[GradientBoostingSpec, Tag("gbt")]
+    | Annotated[LinearBaselineSpec, Tag("baseline")]
+    | Annotated[CustomModelSpec, Tag("custom")],
+    Discriminator(_model_family),
+]
 
 
 class WindowSpec(_Strict):
@@ -323,7 +426,7 @@ class WindowSpec(_Strict):
 
 
 class TrainingSpec(_Strict):
-    model: ModelSpec = ModelSpec()
+    model: ModelSpec = TorchModelSpec()
     epochs: Annotated[int, Field(ge=1)] = 50
     batch_size: Annotated[int, Field(ge=1)] = 1024
     learning_rate: Annotated[float, Field(gt=0)] = 3e-3

@@ -136,10 +136,6 @@ class PlatformPaths:
         """The HTML and JSON reports of a contract's batches (drift, labels)."""
         return self.reports / contract
 
-    def cached_model(self, model_name: str, version: str) -> Path:
-        """A registered model version's files, downloaded once from the MLflow store."""
-        return self.cache / "models" / model_name / version
-
     def cached_run_artifact(self, run_id: str, artifact_path: str) -> Path:
         """One run artifact, downloaded once (each in a folder of its own: MLflow lays out files and folders
         differently under the destination)."""

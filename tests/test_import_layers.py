@@ -33,7 +33,8 @@ STEPS_ENGINES = frozenset({"ml.simulation.replay"})
 # ml.registry, so the tracking URI, run handling and artifact layout live in one place and the rest of ml/ runs
 # without MLflow.
 MLFLOW_PACKAGES = ("ml.registry",)
-MLFLOW_MODULES: frozenset[str] = frozenset()
+# ...and the pyfunc entry point that MLflow itself runs when it loads a model version (models from code).
+MLFLOW_MODULES: frozenset[str] = frozenset({"ml.serving.ct_pyfunc"})
 
 
 @dataclass(frozen=True)

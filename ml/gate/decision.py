@@ -32,6 +32,10 @@ Further checks (``ml.gate.checks``), each recorded as a table in the decision:
   a failing slice turns ``promote`` into ``reject`` and is named. Smaller slices are skipped, not failed.
 - Behaviour (when a predict function is given, first model included): any failing invariance, directional
   or minimum-functionality test turns ``promote`` into ``reject`` and is named.
+- Baseline (``gate.baseline.check``, when the baseline's scores are given): the cheapest model (logistic
+  regression, or ridge) trained on the same window and scored on the same holdout. A challenger significantly
+  worse than it (one-sided paired test of the primary metric at ``alpha``) is rejected with that reason,
+  whatever the champion comparison said.
 """
 
 from __future__ import annotations
@@ -71,6 +75,7 @@ class GateDecision:
     metrics: list = field(default_factory=list)  # every gate metric: comparison, Holm-adjusted p, verdict
     slices: list = field(default_factory=list)  # every contract slice: rows, status, reason, test numbers
     behaviour: list = field(default_factory=list)  # every behavioural test: kind, name, passed, measured
+    baseline: dict | None = None  # the baseline guard: family, values, effect, CI, p-value, challenger_worse
 
     @property
     def decision_id(self) -> str:
@@ -103,14 +108,21 @@ class GateDecision:
             tags["gate.slices"] = _count(row["status"] for row in self.slices)
         if self.behaviour:
             tags["gate.behaviour"] = _count("passed" if row["passed"] else "failed" for row in self.behaviour)
+        if self.baseline:
+            tags["gate.baseline"] = f"{self.baseline['family']} {self.baseline['baseline_value']:.4f}"
         return tags
 
     @property
     def blocking_checks(self) -> list[str]:
         """Names of the failed slices and behavioural tests (each of them blocks promotion)."""
-        return [f"slice {row['name']}" for row in self.slices if row["status"] == "failed"] + [
-            f"{row['kind']} {row['name']}" for row in self.behaviour if not row["passed"]
-        ]
+        baseline = (
+            [f"{self.baseline['family']} baseline"] if self.baseline and self.baseline["challenger_worse"] else []
+        )
+        return (
+            [f"slice {row['name']}" for row in self.slices if row["status"] == "failed"]
+            + [f"{row['kind']} {row['name']}" for row in self.behaviour if not row["passed"]]
+            + baseline
+        )
 
     def markdown(self) -> str:
         lines = [f"# Gate decision: **{self.decision}**", "", self.reason, "", "| field | value |", "|---|---|"]
@@ -197,6 +209,23 @@ def _check_tables(decision: GateDecision) -> list[str]:
                     r["reason"],
                 ]
                 for r in decision.slices
+            ],
+        )
+    if decision.baseline:
+        b = decision.baseline
+        lines += _table(
+            f"Baseline guard ({b['family']}, same window and holdout)",
+            ["metric", "challenger", "baseline", "effect (baseline - challenger)", "CI", "one-sided p", "verdict"],
+            [
+                [
+                    b["metric"],
+                    _number(b["challenger_value"]),
+                    _number(b["baseline_value"]),
+                    _number(b["effect"], "+.4f"),
+                    f"[{_number(b['ci_low'])}, {_number(b['ci_high'])}]",
+                    _number(b["p_value"], ".3g"),
+                    "challenger significantly worse: blocks" if b["challenger_worse"] else "not worse",
+                ]
             ],
         )
     if decision.behaviour:
@@ -313,12 +342,48 @@ def _compared(
     )
 
 
-def _with_checks(decision: GateDecision, slices: list[dict], behaviour: list[dict]) -> GateDecision:
-    """Attach the slice and behaviour tables; a failure among them turns promote into reject."""
-    decision = replace(decision, slices=slices, behaviour=behaviour)
+def baseline_comparison(
+    policy: GatePolicy, y: np.ndarray, challenger: np.ndarray, baseline: np.ndarray, family: str
+) -> dict:
+    """Is the challenger significantly worse than the baseline? (one-sided paired test, primary metric)."""
+    from ml.stats import compare_paired
+
+    # The challenger plays the "champion" of the paired test: H0 is "the baseline is not better".
+    c = compare_paired(policy.metric, y, challenger, baseline, alpha=policy.alpha, threshold=policy.threshold)
+    return {
+        "family": family,
+        "metric": c.metric,
+        "test": c.test,
+        "challenger_value": float(c.champion_value),
+        "baseline_value": float(c.challenger_value),
+        "effect": float(c.effect),
+        "ci_low": float(c.ci_low),
+        "ci_high": float(c.ci_high),
+        "p_value": float(c.p_value),
+        "challenger_worse": bool(c.p_value < policy.alpha),
+    }
+
+
+def _with_checks(
+    decision: GateDecision, slices: list[dict], behaviour: list[dict], baseline: dict | None = None
+) -> GateDecision:
+    """Attach the slice, behaviour and baseline tables; a failure among them turns promote into reject."""
+    decision = replace(decision, slices=slices, behaviour=behaviour, baseline=baseline)
     blocking = decision.blocking_checks
     if not blocking:
         return decision
+    if baseline and baseline["challenger_worse"]:
+        return replace(
+            decision,
+            decision="reject",
+            reason=(
+                f"the challenger is significantly worse than the {baseline['family']} baseline trained on the same "
+                f"window: {baseline['metric']} {baseline['challenger_value']:.4f} vs {baseline['baseline_value']:.4f} "
+                f"on the same holdout (one-sided p={baseline['p_value']:.3g} < alpha {decision.alpha}); check the "
+                "model family and its settings (README, 'Choosing a model family'). "
+                f"Other checks: {', '.join(blocking)}. Before the checks: {decision.reason}"
+            ),
+        )
     if decision.decision == "promote":
         return replace(
             decision,
@@ -339,12 +404,14 @@ def evaluate_gate(
     predict: Predict | None = None,
     slices: tuple[SliceSpec, ...] | list[SliceSpec] = (),
     timestamp: str | None = None,
+    baseline: tuple[str, np.ndarray] | None = None,
 ) -> GateDecision:
     """Decide on one challenger. ``champion`` is None when there is no champion yet.
 
     ``holdout`` (the frame ``y`` and the scores come from, same row order) enables the ``slices`` (months
     are read from the ``timestamp`` column) and, with the challenger's ``predict``, the behavioural tests
-    of ``policy.behaviour``. Without them the gate judges the metrics only.
+    of ``policy.behaviour``. Without them the gate judges the metrics only. ``baseline`` is (family, scores)
+    of the baseline guard's model on the same holdout rows.
     """
     from ml.gate.checks import compare_slices, run_behaviour
 
@@ -364,4 +431,5 @@ def evaluate_gate(
         if holdout is not None and predict is not None
         else []
     )
-    return _with_checks(decision, slice_rows, behaviour)
+    guard = baseline_comparison(policy, y, challenger, baseline[1], baseline[0]) if baseline is not None else None
+    return _with_checks(decision, slice_rows, behaviour, guard)

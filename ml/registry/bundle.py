@@ -95,6 +95,7 @@ def release_bundle(
         "code_commit": code_commit(),
         "env_lock_hash": environment_lock_hash(),
         "seed": str(trained["seed"]),
+        "family": trained.get("family", "mlp"),
     }
     bundle.update({f"lib.{k}": v for k, v in library_versions().items()})
     bundle.update({f"hw.{k}": v for k, v in hardware_info(trained["device"], trained["device_name"]).items()})

@@ -20,6 +20,7 @@ import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ml.contract import Contract, contract_hash
@@ -28,6 +29,7 @@ from ml.data.versioning import pointer_md5, read_dataset, resolve_rev
 from ml.registry.bundle import TAG_PREFIX, code_commit, environment_lock_hash, hardware_info, library_versions
 from ml.registry.runs import CONTRACT_ARTIFACT
 from ml.registry.store import download_run_artifact, get_version, load_scoring_model
+from ml.serving.ct_scoring import score
 from ml.settings import PlatformPaths
 from ml.training.features import feature_code_hash
 from ml.training.model import ScoringModel
@@ -88,6 +90,9 @@ class Reproduction:
     max_weight_difference: float
     mode: str  # "exact" (CPU) or "tolerance" (a GPU trained one of the two)
     matches: bool
+    # What "the same" means for this family (torch compares weights, the others their holdout scores).
+    rule: str = ""
+    family: str = "mlp"
     differences: list[Difference] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -99,7 +104,8 @@ class Reproduction:
 
 def reproduce(paths: PlatformPaths, contract: Contract, version: str) -> Reproduction:
     """Retrain ``version`` of ``contract``'s model from its bundle and compare it with the registered one."""
-    from ml.training.train import select_device, train_model
+    from ml.training.train import select_device
+    from ml.training.trainers import train_family, uses_torch
 
     ref = get_version(paths, contract.model_name, version)
     tags = {k.removeprefix(TAG_PREFIX): v for k, v in ref.tags.items() if k.startswith(TAG_PREFIX)}
@@ -116,14 +122,18 @@ def reproduce(paths: PlatformPaths, contract: Contract, version: str) -> Reprodu
         notes.append(f"recorded on {recorded_device}, reproduced on {device}: compared within tolerance")
     settings = recorded_contract.training.model_copy(update={"device": device})
     warm_start = _warm_start(paths, contract, tags, notes)
-    result = train_model(
+    result = train_family(
         train,
         recorded_contract.model_copy(update={"training": settings}),
         seed=int(tags["seed"]),
         warm_start=warm_start,
     )
     original = load_scoring_model(paths, ref)
-    identical, largest = compare_weights(original, result.model)
+    torch_family = uses_torch(recorded_contract)
+    if torch_family:
+        identical, largest = compare_weights(getattr(original, "scorer", lambda: original)(), result.model)
+    else:
+        identical, largest = compare_scores(original.predict(holdout), score(result.model, holdout))
     metric = tags.get("holdout_metric_name", recorded_contract.gate.metric)
     recorded_metric = _metric(recorded_contract, metric, holdout, original)
     reproduced_metric = _metric(recorded_contract, metric, holdout, result.model)
@@ -155,6 +165,8 @@ def reproduce(paths: PlatformPaths, contract: Contract, version: str) -> Reprodu
         max_weight_difference=largest,
         mode="exact" if exact else "tolerance",
         matches=matches,
+        rule=reproduction_rule(recorded_contract, exact),
+        family=recorded_contract.training.model.family,
         differences=environment_differences(tags, device, result.device_name),
         notes=notes,
     )
@@ -213,6 +225,26 @@ def _warm_start(paths: PlatformPaths, contract: Contract, tags: dict, notes: lis
     return load_scoring_model(paths, get_version(paths, contract.model_name, source))
 
 
+def reproduction_rule(contract: Contract, exact: bool) -> str:
+    """What ``ct reproduce`` requires of this family (stated in its output)."""
+    family = contract.training.model.family
+    if family in ("mlp", "linear"):
+        if exact:
+            return "torch on the CPU: every weight and the holdout metric bit-identical"
+        return f"torch on a GPU: holdout metric within {GPU_METRIC_TOLERANCE}"
+    if family in ("hist_gbt", "logistic", "ridge"):
+        return f"scikit-learn {family} (CPU, seeded): every holdout score and the holdout metric bit-identical"
+    return "team trainer: every holdout score and the holdout metric bit-identical (the trainer must use its seed)"
+
+
+def compare_scores(first: np.ndarray, second: np.ndarray) -> tuple[bool, float]:
+    """(every score bit-identical, largest absolute difference): the comparison for non-torch families."""
+    first, second = np.asarray(first, dtype="float64"), np.asarray(second, dtype="float64")
+    if first.shape != second.shape:
+        return False, float("inf")
+    return bool(np.array_equal(first, second)), float(np.max(np.abs(first - second))) if len(first) else 0.0
+
+
 def compare_weights(first: ScoringModel, second: ScoringModel) -> tuple[bool, float]:
     """(every tensor bit-identical, largest absolute difference of any weight)."""
     import torch
@@ -225,7 +257,7 @@ def compare_weights(first: ScoringModel, second: ScoringModel) -> tuple[bool, fl
     return identical, largest
 
 
-def _metric(contract: Contract, metric: str, holdout: pd.DataFrame, model: ScoringModel) -> float:
+def _metric(contract: Contract, metric: str, holdout: pd.DataFrame, model) -> float:
     from ml.stats.metrics import metric_value
 
     return float(
@@ -258,19 +290,15 @@ def environment_differences(tags: dict, device: str, device_name: str) -> list[D
 
 def format_reproduction(result: Reproduction) -> str:
     verdict = "MATCHES" if result.matches else "DOES NOT MATCH"
-    rule = (
-        "weights and holdout metric must be bit-identical (CPU)"
-        if result.mode == "exact"
-        else f"holdout metric within {GPU_METRIC_TOLERANCE} (a GPU trained one of the two models)"
-    )
+    compared = "weights" if result.family in ("mlp", "linear") else "holdout scores"
     lines = [
-        f"{result.model} version {result.version}: reproduction {verdict}  [{rule}]",
+        f"{result.model} version {result.version} ({result.family}): reproduction {verdict}  [{result.rule}]",
         f"  data revision      {result.data_rev} ({result.train_rows} training rows, {result.holdout_rows} "
         "holdout rows, materialised with DVC)",
         f"  seed / device      {result.seed} / recorded {result.recorded_device}, now {result.device}",
         f"  holdout {result.metric:10} recorded model {result.recorded_metric:.6f}, reproduced "
         f"{result.reproduced_metric:.6f} (difference {result.reproduced_metric - result.recorded_metric:+.2e})",
-        f"  weights            {'bit-identical' if result.weights_identical else 'differ'} (largest absolute "
+        f"  {compared:18} {'bit-identical' if result.weights_identical else 'differ'} (largest absolute "
         f"difference {result.max_weight_difference:.3g})",
     ]
     if result.differences:

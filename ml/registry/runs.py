@@ -22,9 +22,10 @@ from ml.data.predictions import PREDICTION_COLUMN
 from ml.drift.reference import REFERENCE_ARTIFACT, REFERENCE_STATS_ARTIFACT, reference_drift_stats
 from ml.environment import torch_environment
 from ml.registry.bundle import environment_lock_hash
-from ml.registry.store import client, ensure_experiment
+from ml.registry.pyfunc import ParityError, check_parity, save_pyfunc
+from ml.registry.store import client, download_run_artifact, ensure_experiment
+from ml.serving.ct_scoring import score
 from ml.settings import PlatformPaths
-from ml.training.model import ScoringModel
 from ml.training.train import TrainingResult
 from ml.training.window import TrainingWindow
 
@@ -101,10 +102,10 @@ class LoggedRun:
     artifact_uri: str
 
 
-def _reference_sample(train: pd.DataFrame, contract: Contract, model: ScoringModel, seed: int) -> pd.DataFrame:
+def _reference_sample(train: pd.DataFrame, contract: Contract, model, seed: int) -> pd.DataFrame:
     """Training rows with the model's predictions: the drift reference stored beside the model."""
     sample = train.sample(n=min(REFERENCE_ROWS, len(train)), random_state=seed).sort_values(contract.timestamp)
-    return sample.assign(**{PREDICTION_COLUMN: model.predict(sample)})
+    return sample.assign(**{PREDICTION_COLUMN: score(model, sample)})
 
 
 def _log_reference_stats(sample: pd.DataFrame, contract: Contract, folder: Path) -> None:
@@ -126,14 +127,18 @@ def log_challenger_run(
     contract: Contract,
     window: TrainingWindow,
     train: pd.DataFrame,
+    holdout: pd.DataFrame,
     result: TrainingResult,
     warm_start_version: str | None,
 ) -> LoggedRun:
-    """A new MLflow run for a trained challenger: its training record, the model, and its drift reference."""
+    """A new MLflow run for a trained challenger: its training record, the model as an MLflow pyfunc, and its
+    drift reference. The pyfunc then scores the holdout in a fresh process, which must give the training
+    process's scores bit for bit (:func:`ml.registry.pyfunc.check_parity`; a ParityError blocks registration)."""
     import mlflow
 
     client(paths)
     experiment = ensure_experiment(paths, contract.name)
+    expected = score(result.model, holdout)
     with mlflow.start_run(experiment_id=experiment, run_name=f"retrain-{window.reason}") as run:
         log_training(
             result,
@@ -148,11 +153,19 @@ def log_challenger_run(
             warm_start_version,
         )
         with tempfile.TemporaryDirectory() as tmp:
-            result.model.save(Path(tmp) / MODEL_ARTIFACT)
-            mlflow.log_artifacts(str(Path(tmp) / MODEL_ARTIFACT), MODEL_ARTIFACT)
+            model_folder = save_pyfunc(result.model, contract, Path(tmp) / MODEL_ARTIFACT, example=holdout)
+            mlflow.log_artifacts(str(model_folder), MODEL_ARTIFACT)
             reference = Path(tmp) / Path(REFERENCE_ARTIFACT).name
             sample = _reference_sample(train, contract, result.model, result.seed)
             sample.to_parquet(reference, index=False)
             mlflow.log_artifact(str(reference), str(Path(REFERENCE_ARTIFACT).parent))
             _log_reference_stats(sample, contract, Path(tmp))
+        try:
+            parity = check_parity(
+                download_run_artifact(paths, run.info.run_id, MODEL_ARTIFACT), holdout, contract, expected
+            )
+        except ParityError:
+            mlflow.set_tag("ct.parity", "differs")
+            raise
+        mlflow.set_tags(parity.to_tags())
     return LoggedRun(run.info.run_id, run.info.artifact_uri)

@@ -95,16 +95,29 @@ def get_version(paths: PlatformPaths, model_name: str, version: str) -> VersionR
     return VersionRef(model_name, str(found.version), found.run_id, dict(found.tags))
 
 
-def load_scoring_model(paths: PlatformPaths, ref: VersionRef) -> ScoringModel:
-    """Download (once per version, cached under CT_HOME) and load a registered model for scoring."""
-    import mlflow
+def load_scoring_model(paths: PlatformPaths, ref: VersionRef):
+    """A registered version, downloaded once (cached under CT_HOME) and loaded the way it is served: its MLflow
+    pyfunc (:class:`ml.registry.pyfunc.PyfuncModel`). Versions registered before every version was a pyfunc
+    (a bare ``spec.json`` + ``state_dict.pt``) still load, with plain torch."""
+    return load_run_model(paths, ref.run_id, label=f"{ref.name} version {ref.version}")
 
-    target = paths.cached_model(ref.name, ref.version)
-    if not (target / "model" / "spec.json").exists():
-        client(paths)
-        target.mkdir(parents=True, exist_ok=True)
-        mlflow.artifacts.download_artifacts(run_id=ref.run_id, artifact_path="model", dst_path=str(target))
-    return ScoringModel.load(target / "model")
+
+def load_run_model(paths: PlatformPaths, run_id: str, *, label: str | None = None):
+    """The ``model`` artifact of a run, loaded through its pyfunc (or, for the old format, with plain torch)."""
+    from ml.registry.pyfunc import PyfuncModel, is_pyfunc_folder
+
+    folder = download_run_artifact(paths, run_id, "model")
+    if is_pyfunc_folder(folder):
+        return PyfuncModel(folder)
+    if (folder / "spec.json").exists():
+        logger.warning(
+            "%s was registered in the old format (spec.json + state_dict.pt, no MLflow pyfunc): the platform still "
+            "scores it with plain torch, but mlflow.pyfunc.load_model and `mlflow models serve` cannot load it; "
+            "retrain (or wait for the next retrain) to get a servable version",
+            label or f"run {run_id}",
+        )
+        return ScoringModel.load(folder)
+    raise ValueError(f"{label or f'run {run_id}'} has no model files under its 'model' artifact ({folder})")
 
 
 def download_run_artifact(paths: PlatformPaths, run_id: str, artifact_path: str) -> Path:

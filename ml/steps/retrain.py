@@ -4,26 +4,29 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
+
 from ml.contract import Contract
 from ml.drift.records import DriftSignal
 from ml.gate.approval import APPROVED, approval_outcome, record_approval
-from ml.gate.decision import evaluate_gate
+from ml.gate.decision import GateDecision, evaluate_gate
 from ml.ledger import EventKind, append_event
 from ml.registry.bundle import release_bundle
-from ml.registry.runs import MODEL_ARTIFACT, log_challenger_run
+from ml.registry.runs import log_challenger_run
 from ml.registry.store import (
     CHAMPION,
-    download_run_artifact,
     ensure_registered_model,
+    load_run_model,
     load_scoring_model,
     log_gate_decision,
     promote,
     register_version,
     version_by_alias,
 )
+from ml.serving.ct_scoring import score
 from ml.settings import PlatformPaths
-from ml.training.model import ScoringModel
-from ml.training.train import train_model
+from ml.training.sklearn_families import baseline_spec, fit_family
+from ml.training.trainers import train_family, uses_torch
 from ml.training.window import TrainingWindow, read_window
 from ml.training.window import pin_training_window as pin_window
 
@@ -36,37 +39,70 @@ def pin_training_window(paths: PlatformPaths, contract: Contract, signal: dict, 
     return pin_window(paths, contract, DriftSignal.from_dict(signal), data_rev).to_dict()
 
 
-def _warm_start_model(paths: PlatformPaths, contract: Contract) -> tuple[ScoringModel | None, str | None]:
-    """The champion to fine-tune from, when the contract asks for warm starts and there is one."""
-    if not contract.training.warm_start:
+def _warm_start_model(paths: PlatformPaths, contract: Contract) -> tuple[object | None, str | None]:
+    """The champion's network to fine-tune from, when the contract asks for warm starts and there is one."""
+    if not (contract.training.warm_start and uses_torch(contract)):
         return None, None
     ensure_registered_model(paths, contract.model_name, contract.description)
     champion = version_by_alias(paths, contract.model_name, CHAMPION)
-    return (load_scoring_model(paths, champion), champion.version) if champion else (None, None)
+    if champion is None:
+        return None, None
+    model = load_scoring_model(paths, champion)
+    return (model.scorer() if hasattr(model, "scorer") else model), champion.version
 
 
-def train_challenger(paths: PlatformPaths, contract: Contract, window: dict, seed: int | None = None) -> dict:
-    """Train on the window minus its holdout; log everything to a new MLflow run; return the run's ids."""
-    window = TrainingWindow.from_dict(window)
-    train, _ = read_window(paths, contract, window)
-    start_from, start_version = _warm_start_model(paths, contract)
-    result = train_model(train, contract, seed=seed, warm_start=start_from)
-    if result.fallback_reason:
-        logger.warning("CPU fallback: %s", result.fallback_reason)
-    run = log_challenger_run(paths, contract, window, train, result, start_version)
+def _trained(run, result, contract: Contract, train_rows: int, start_version: str | None) -> dict:
+    """What ``train_challenger`` hands to the gate (XCom): the run, the family and how it was trained."""
     return {
         "run_id": run.run_id,
         "artifact_uri": run.artifact_uri,
+        "family": contract.training.model.family,
         "device": result.device,
         "device_name": result.device_name,
         "seed": result.seed,
         "best_epoch": result.best_epoch,
-        "train_rows": len(train),
+        "train_rows": train_rows,
         "precision": result.precision,
         "warm_start": result.warm_start,
         "warm_start_version": start_version if result.warm_start == "champion" else None,
         "cpu_fallback": result.fallback_reason,
     }
+
+
+def train_challenger(paths: PlatformPaths, contract: Contract, window: dict, seed: int | None = None) -> dict:
+    """Train the contract's model family on the window minus its holdout; log it to a new MLflow run as a pyfunc
+    model that a fresh process must score like the training process (parity); return the run's ids."""
+    window = TrainingWindow.from_dict(window)
+    train, holdout = read_window(paths, contract, window)
+    start_from, start_version = _warm_start_model(paths, contract)
+    result = train_family(train, contract, seed=seed, warm_start=start_from)
+    if result.fallback_reason:
+        logger.warning("CPU fallback: %s", result.fallback_reason)
+    run = log_challenger_run(paths, contract, window, train, holdout, result, start_version)
+    return _trained(run, result, contract, len(train), start_version)
+
+
+def _with_model(contract: Contract, spec) -> Contract:
+    return contract.model_copy(update={"training": contract.training.model_copy(update={"model": spec})})
+
+
+def _baseline_guard(contract: Contract, train, holdout) -> tuple[Contract, object, np.ndarray] | None:
+    """The baseline trained on the same rows and its holdout scores (None: off, or the challenger is one)."""
+    spec = baseline_spec(contract)
+    if not contract.gate.baseline.check or contract.training.model.family == spec.family:
+        return None
+    baseline_contract = _with_model(contract, spec)
+    result = fit_family(train, baseline_contract, spec, seed=contract.training.seed)
+    return baseline_contract, result, score(result.model, holdout)
+
+
+def _promote_baseline_instead(paths: PlatformPaths, contract: Contract, window: TrainingWindow, guard, train, holdout):
+    """``gate.baseline.promote``: the baseline takes the place of a challenger that lost to it: its own run and
+    pyfunc, gated against the champion like any challenger."""
+    baseline_contract, result, _ = guard
+    run = log_challenger_run(paths, baseline_contract, window, train, holdout, result, None)
+    logger.warning("the challenger lost to the %s baseline; gating the baseline instead", result.model.spec["family"])
+    return _trained(run, result, baseline_contract, len(train), None)
 
 
 def _holdout_metric_tags(contract: Contract, y, scores) -> dict[str, str]:
@@ -87,13 +123,8 @@ def _holdout_metric_tags(contract: Contract, y, scores) -> dict[str, str]:
     }
 
 
-def evaluate_challenger(paths: PlatformPaths, contract: Contract, window: dict, trained: dict) -> dict:
-    """Score champion and challenger on the same holdout, decide, record, and register the challenger."""
-    window = TrainingWindow.from_dict(window)
-    _, holdout = read_window(paths, contract, window)
+def _decide(paths, contract, window, holdout, challenger, guard) -> GateDecision:
     y = holdout[contract.target].to_numpy()
-    challenger = ScoringModel.load(download_run_artifact(paths, trained["run_id"], MODEL_ARTIFACT))
-    challenger_scores = challenger.predict(holdout)
     ensure_registered_model(paths, contract.model_name, contract.description)
     champion = version_by_alias(paths, contract.model_name, CHAMPION)
     champion_scores = load_scoring_model(paths, champion).predict(holdout) if champion else None
@@ -103,25 +134,42 @@ def evaluate_challenger(paths: PlatformPaths, contract: Contract, window: dict, 
         "holdout_start": window.holdout_start,
         "reason": window.reason,
     }
-    decision = evaluate_gate(
+    return evaluate_gate(
         contract.gate,
         y,
-        challenger_scores,
+        challenger.predict(holdout),
         champion_scores,
         context,
         holdout=holdout,
         predict=challenger.predict,
         slices=contract.slices,
         timestamp=contract.timestamp,
+        baseline=(guard[1].model.spec["family"], guard[2]) if guard else None,
     )
+
+
+def evaluate_challenger(paths: PlatformPaths, contract: Contract, window: dict, trained: dict) -> dict:
+    """Score champion, challenger and the baseline on the same holdout, decide, record, and register the
+    challenger (or, with ``gate.baseline.promote``, the baseline that beat it)."""
+    window = TrainingWindow.from_dict(window)
+    train, holdout = read_window(paths, contract, window)
+    challenger = load_run_model(paths, trained["run_id"], label=f"challenger run {trained['run_id']}")
+    guard = _baseline_guard(contract, train, holdout)
+    decision = _decide(paths, contract, window, holdout, challenger, guard)
+    if guard and decision.baseline["challenger_worse"] and contract.gate.baseline.promote:
+        log_gate_decision(paths, trained["run_id"], decision.to_dict(), decision.markdown())
+        trained = _promote_baseline_instead(paths, contract, window, guard, train, holdout)
+        challenger = load_run_model(paths, trained["run_id"], label=f"baseline run {trained['run_id']}")
+        decision = _decide(paths, contract, window, holdout, challenger, None)
     logger.info("gate decision\n%s", decision.markdown())
     log_gate_decision(paths, trained["run_id"], decision.to_dict(), decision.markdown())
+    y = holdout[contract.target].to_numpy()
     tags = release_bundle(
         contract,
         window_tags=window.bundle_tags(trained["train_rows"], len(holdout)),
         trained=trained,
         gate_tags=decision.summary_tags(),
-        holdout_metric_tags=_holdout_metric_tags(contract, y, challenger_scores),
+        holdout_metric_tags=_holdout_metric_tags(contract, y, challenger.predict(holdout)),
         reason=window.reason,
     )
     version = register_version(paths, contract.model_name, trained["run_id"], trained["artifact_uri"], tags)
@@ -130,10 +178,12 @@ def evaluate_challenger(paths: PlatformPaths, contract: Contract, window: dict, 
         "decision_id": decision.decision_id,
         "reason": decision.reason,
         "version": version.version,
-        "champion_version": context["champion_version"],
+        "family": trained.get("family", "mlp"),
+        "champion_version": decision.context["champion_version"],
         "metric": decision.metric,
         "challenger_value": decision.challenger_value,
         "champion_value": decision.champion_value,
+        "baseline_value": decision.baseline["baseline_value"] if decision.baseline else None,
         "p_value": (decision.comparison or {}).get("p_value"),
         "effect": (decision.comparison or {}).get("effect"),
         "n": decision.n,

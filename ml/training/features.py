@@ -1,7 +1,8 @@
-"""Feature encoding derived from the contract: standardised numbers and one-hot categories.
+"""Feature encoding derived from the contract: clipped, standardised numbers and one-hot categories.
 
-The encoder is fitted on the training window and stored as a small JSON spec next to the weights, so a
-saved model scores new rows without the training code (and without refitting anything).
+The encoder is fitted on the training part of the window and stored in the model's ``spec.json``; encoding
+itself is :func:`ml.serving.ct_scoring.encode`, the code that travels with the model, so training and serving
+cannot encode differently.
 """
 
 from __future__ import annotations
@@ -13,54 +14,41 @@ import numpy as np
 import pandas as pd
 
 from ml.contract import Contract
+from ml.serving.ct_scoring import FeatureError, encode, encoded_width, input_columns
+
+__all__ = ["FeatureError", "encode", "encoded_width", "feature_code_hash", "feature_names", "fit_encoder"]
+
+SERVING = Path(__file__).resolve().parents[1] / "serving"
 
 
-class FeatureError(ValueError):
-    """Rows cannot be encoded: missing columns or values that slipped past validation."""
-
-
-def fit_encoder(frame: pd.DataFrame, contract: Contract) -> dict:
-    """Learn scaling from ``frame``; categories come from the contract's domains, never from the data."""
+def fit_encoder(frame: pd.DataFrame, contract: Contract, clip_quantile: float = 0.0) -> dict:
+    """Learn clipping bounds and scaling from ``frame``; categories come from the contract's domains, never from
+    the data. With ``clip_quantile`` q > 0 each numeric feature is clipped to its [q, 1 - q] quantiles first, and
+    mean and standard deviation are those of the clipped values."""
     numeric = []
     for name in contract.numeric_features:
-        values = frame[name].astype("float64")
-        std = float(values.std(ddof=0))
-        numeric.append({"name": name, "mean": float(values.mean()), "std": std if std > 1e-12 else 1.0})
+        values = frame[name].to_numpy(dtype="float64")
+        spec = {"name": name}
+        if clip_quantile > 0:
+            low, high = np.quantile(values, [clip_quantile, 1 - clip_quantile])
+            spec.update(low=float(low), high=float(high))
+            values = np.clip(values, low, high)
+        std = float(values.std())
+        spec.update(mean=float(values.mean()), std=std if std > 1e-12 else 1.0)
+        numeric.append(spec)
     categorical = [
         {"name": f.name, "values": [str(v) for v in f.domain or ()]} for f in contract.features if not f.is_numeric
     ]
     return {"numeric": numeric, "categorical": categorical}
 
 
-def encoded_width(encoder: dict) -> int:
-    return len(encoder["numeric"]) + sum(len(c["values"]) for c in encoder["categorical"])
-
-
-def encode(frame: pd.DataFrame, encoder: dict) -> np.ndarray:
-    """Rows as a float32 matrix; raises :class:`FeatureError` on missing columns or NaN/inf values."""
-    columns = []
-    for spec in encoder["numeric"]:
-        if spec["name"] not in frame.columns:
-            raise FeatureError(f"column {spec['name']!r} is missing; the model needs {feature_names(encoder)}")
-        values = frame[spec["name"]].to_numpy(dtype="float64")
-        if not np.isfinite(values).all():
-            raise FeatureError(f"column {spec['name']!r} holds NaN or infinite values; validate the batch first")
-        columns.append(((values - spec["mean"]) / spec["std"])[:, None])
-    for spec in encoder["categorical"]:
-        values = frame[spec["name"]].astype(str).to_numpy()
-        columns.append(np.stack([values == v for v in spec["values"]], axis=1).astype("float64"))
-    if not columns:
-        raise FeatureError("the encoder has no features")
-    return np.concatenate(columns, axis=1).astype(np.float32)
-
-
 def feature_names(encoder: dict) -> list[str]:
-    return [s["name"] for s in encoder["numeric"]] + [s["name"] for s in encoder["categorical"]]
+    return input_columns({"encoder": encoder})
 
 
 def feature_code_hash() -> str:
-    """Hash of the code that turns rows into model inputs and scores: part of every release bundle."""
+    """Hash of the code that turns rows into scores (it travels with every model): part of every release bundle."""
     digest = hashlib.sha256()
-    for module in ("features.py", "model.py"):
-        digest.update((Path(__file__).parent / module).read_bytes())
+    for module in ("ct_scoring.py", "ct_pyfunc.py"):
+        digest.update((SERVING / module).read_bytes())
     return digest.hexdigest()[:16]

@@ -128,7 +128,7 @@ def deterministic_algorithms(enabled: bool):
         torch.backends.cudnn.benchmark = before[1]
 
 
-def _check_window(frame: pd.DataFrame, contract: Contract) -> None:
+def check_window(frame: pd.DataFrame, contract: Contract) -> None:
     minimum = contract.training.window.min_rows
     if len(frame) == 0:
         raise TrainingError(
@@ -147,7 +147,7 @@ def _check_window(frame: pd.DataFrame, contract: Contract) -> None:
         )
 
 
-def _split(frame: pd.DataFrame, fraction: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+def split_validation(frame: pd.DataFrame, fraction: float) -> tuple[pd.DataFrame, pd.DataFrame]:
     cut = int(round(len(frame) * (1 - fraction)))
     return frame.iloc[:cut], frame.iloc[cut:]
 
@@ -176,7 +176,7 @@ def _warm_start_plan(
     Fine-tuning keeps the champion's encoder: its weights were learnt on inputs scaled that way, and rescaling
     to the new window would silently change what every weight means.
     """
-    fresh = fit_encoder(fit_part, contract)
+    fresh = fit_encoder(fit_part, contract, contract.training.model.clip_quantile)
     architecture = _architecture(contract, fresh)
     if not contract.training.warm_start:
         return fresh, architecture, None, "scratch"
@@ -219,13 +219,13 @@ def _train(frame: pd.DataFrame, contract: Contract, seed: int, warm_start: Scori
     import torch
 
     settings = contract.training
-    _check_window(frame, contract)
+    check_window(frame, contract)
     device, device_name, fallback = select_device(settings.device)
     if fallback:
         logger.warning(fallback)
     precision, precision_note = select_precision(settings.precision, device)
     notes = [note for note in (fallback, precision_note) if note]
-    fit_part, val_part = _split(frame, settings.validation_fraction)
+    fit_part, val_part = split_validation(frame, settings.validation_fraction)
     if len(val_part) == 0 or len(fit_part) == 0:
         raise TrainingError(
             f"a window of {len(frame)} rows leaves no rows for training or validation "
@@ -261,7 +261,13 @@ def _train(frame: pd.DataFrame, contract: Contract, seed: int, warm_start: Scori
         batch_size //= 2
         torch.cuda.empty_cache()
     network, history, best_epoch, elapsed, rows_seen, learning_rate = run
-    spec = {"task": contract.task, "target": contract.target, "architecture": architecture, "encoder": encoder}
+    spec = {
+        "task": contract.task,
+        "target": contract.target,
+        "family": architecture["family"],
+        "architecture": architecture,
+        "encoder": encoder,
+    }
     return TrainingResult(
         ScoringModel(spec, network),
         device,
