@@ -432,6 +432,9 @@ class TrainingSpec(_Strict):
     learning_rate: Annotated[float, Field(gt=0)] = 3e-3
     weight_decay: Annotated[float, Field(ge=0)] = 0.0
     patience: Annotated[int, Field(ge=1)] = 8
+    # Early stopping never keeps a network from before this epoch (capped at ``epochs``): when validation loss
+    # rises from epoch 1 (a validation fold unlike the training part), stopping at once keeps a barely trained net.
+    min_epochs: Annotated[int, Field(ge=1)] = 5
     validation_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.2
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"

@@ -373,6 +373,8 @@ def _fit(
         logger.info(
             "epoch %d/%d %s", epoch, settings.epochs, " ".join(f"{k}={v:.4g}" for k, v in row.items() if k != "epoch")
         )
+        if epoch < min(settings.min_epochs, settings.epochs):
+            continue  # too early to keep or to stop (min_epochs)
         if val_loss < best_loss - 1e-6:
             best_loss, best_epoch = val_loss, epoch
             best_state = {k: v.detach().clone() for k, v in network.state_dict().items()}
