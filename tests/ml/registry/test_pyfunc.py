@@ -19,48 +19,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
-from ml.bootstrap import init_platform
-from ml.contract import parse_contract
 from ml.ledger import EventKind, read_events
 from ml.registry.pyfunc import ParityError, PyfuncModel, model_inputs
 from ml.registry.store import CHAMPION, client, load_scoring_model, version_by_alias
 from ml.settings import PlatformPaths, tracking_uri
 from ml.simulation.replay import process_landing_direct
-from ml.simulation.scenario import Scenario, land, plan_batches
 from ml.simulation.sources import load_source
+from tests.ml.weather_home import bootstrap_home, weather_copy
 
-REPO = Path(__file__).resolve().parents[3]
 pytestmark = pytest.mark.slow
-
-
-def _contract(name: str, model: dict | None = None):
-    data = yaml.safe_load((REPO / "include" / "contracts" / "weather.yaml").read_text())
-    data["name"] = name
-    if model:
-        data["training"]["model"] = model
-    return parse_contract(data)
-
-
-def _bootstrap(root: Path, contract) -> PlatformPaths:
-    paths = PlatformPaths(root / contract.name)
-    init_platform(paths, [contract])
-    scenario = Scenario.model_validate(
-        {
-            "contract": contract.name,
-            "bootstrap": {"start": "1961-01-01", "end": "1967-01-01"},
-            "replay": {"start": "1967-01-01", "end": "1968-01-01"},
-        }
-    )
-    land(next(plan_batches(scenario, contract, load_source(contract))), contract, paths.landing_for(contract.name))
-    return paths
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    contract = _contract("served")
-    paths = _bootstrap(tmp_path_factory.mktemp("pyfunc"), contract)
+    contract = weather_copy("served")
+    paths = bootstrap_home(tmp_path_factory.mktemp("pyfunc"), contract)
     process_landing_direct(paths, contract)
     champion = version_by_alias(paths, contract.model_name, CHAMPION)
     assert champion is not None, "the bootstrap retrain promoted no champion"
@@ -171,8 +145,8 @@ def test_mlflow_models_serve_answers_invocations_and_names_bad_columns(served, s
 
 
 def test_a_model_that_scores_differently_in_a_fresh_process_is_never_registered(tmp_path):
-    contract = _contract("skewed", {"family": "python://tests.ml.registry.skewed_trainer:train"})
-    paths = _bootstrap(tmp_path, contract)
+    contract = weather_copy("skewed", {"family": "python://tests.ml.registry.skewed_trainer:train"})
+    paths = bootstrap_home(tmp_path, contract)
     with pytest.raises(ParityError, match="differently in a fresh process"):
         process_landing_direct(paths, contract)
     failed = read_events(paths.ledger, contract.name, [EventKind.RETRAIN_FAILED])

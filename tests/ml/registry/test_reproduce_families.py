@@ -7,7 +7,7 @@ import pytest
 
 from ml.registry.reproduce import format_reproduction, reproduce
 from ml.simulation.replay import process_landing_direct
-from tests.ml.registry.test_pyfunc import _bootstrap, _contract
+from tests.ml.weather_home import bootstrap_home, weather_copy
 
 pytestmark = pytest.mark.slow
 
@@ -21,8 +21,8 @@ pytestmark = pytest.mark.slow
     ids=["hist_gbt", "team-trainer"],
 )
 def test_a_family_reproduces_bit_identical_holdout_scores(model, rule, tmp_path):
-    contract = _contract("again", model)
-    paths = _bootstrap(tmp_path, contract)
+    contract = weather_copy("again", model)
+    paths = bootstrap_home(tmp_path, contract)
     process_landing_direct(paths, contract)
     result = reproduce(paths, contract, "1")
     assert result.family == model["family"] and rule in result.rule

@@ -7,46 +7,23 @@ leaves no champion; an approval records the approver and only then moves the ali
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-import yaml
 
-from ml.bootstrap import init_platform
-from ml.contract import parse_contract
 from ml.gate.approval import REJECT_OPTION
 from ml.ledger import EventKind, read_events
 from ml.registry.store import CHAMPION, version_by_alias
 from ml.settings import PlatformPaths
 from ml.simulation.replay import process_landing_direct, scripted_answer
-from ml.simulation.scenario import Scenario, land, plan_batches
-from ml.simulation.sources import load_source
-
-REPO = Path(__file__).resolve().parents[3]
-
-
-def _approval_contract():
-    data = yaml.safe_load((REPO / "include" / "contracts" / "weather.yaml").read_text())
-    data["name"] = "signoff_direct"
-    data["gate"] = {**data["gate"], "approval": {"required": True, "timeout": "1h", "approvers": ["tester"]}}
-    return parse_contract(data)
+from tests.ml.weather_home import bootstrap_home, weather_copy
 
 
 @pytest.fixture
 def landed(tmp_path):
     """A fresh platform home with the contract's bootstrap batch waiting in landing."""
-    contract = _approval_contract()
-    paths = PlatformPaths(tmp_path / "home")
-    init_platform(paths, [contract])
-    scenario = Scenario.model_validate(
-        {
-            "contract": contract.name,
-            "bootstrap": {"start": "1961-01-01", "end": "1967-01-01"},
-            "replay": {"start": "1967-01-01", "end": "1968-01-01"},
-        }
+    contract = weather_copy(
+        "signoff_direct", gate={"approval": {"required": True, "timeout": "1h", "approvers": ["tester"]}}
     )
-    land(next(plan_batches(scenario, contract, load_source(contract))), contract, paths.landing_for(contract.name))
-    return paths, contract
+    return bootstrap_home(tmp_path, contract), contract
 
 
 def _kinds(paths: PlatformPaths, contract) -> list[str]:
