@@ -334,13 +334,15 @@ _CUSTOM_TRAINER = re.compile(r"^python://[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 class _RobustInputs(_Strict):
     """How numeric inputs are made safe before a model sees them (torch and linear families).
 
-    Each numeric feature is clipped to the training part's [clip_quantile, 1 - clip_quantile] quantiles, then
-    standardised with the clipped values' mean and standard deviation; scoring clips to the same bounds. One
-    reading of ~100 sd then cannot dominate a standardised input (the heavy-tailed failure in README, "Choosing
-    a model family"). 0 turns clipping off.
+    Each numeric feature is clipped to the training part's [clip_quantile, 1 - clip_quantile] quantiles, widened on
+    each side by ``clip_margin`` times their distance, then standardised with the clipped values' mean and
+    standard deviation; scoring clips to the same bounds. A reading of ~100 sd cannot dominate a standardised
+    input, while a shift of a few sd still reaches the model (README, "Choosing a model family"). clip_quantile 0
+    turns clipping off.
     """
 
     clip_quantile: Annotated[float, Field(ge=0, lt=0.5)] = 0.005
+    clip_margin: Annotated[float, Field(ge=0)] = 0.25
 
 
 class TorchModelSpec(_RobustInputs):
@@ -428,7 +430,9 @@ class WindowSpec(_Strict):
 class TrainingSpec(_Strict):
     model: ModelSpec = TorchModelSpec()
     epochs: Annotated[int, Field(ge=1)] = 50
-    batch_size: Annotated[int, Field(ge=1)] = 1024
+    # None: 1024 rows, or fewer on a small window so that an epoch still takes at least 16 optimiser steps (a
+    # 700-row window at 1024 took one step per epoch and lost to logistic regression: bench/results/models.md).
+    batch_size: Annotated[int, Field(ge=1)] | None = None
     learning_rate: Annotated[float, Field(gt=0)] = 3e-3
     weight_decay: Annotated[float, Field(ge=0)] = 0.0
     patience: Annotated[int, Field(ge=1)] = 8

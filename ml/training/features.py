@@ -21,16 +21,18 @@ __all__ = ["FeatureError", "encode", "encoded_width", "feature_code_hash", "feat
 SERVING = Path(__file__).resolve().parents[1] / "serving"
 
 
-def fit_encoder(frame: pd.DataFrame, contract: Contract, clip_quantile: float = 0.0) -> dict:
+def fit_encoder(frame: pd.DataFrame, contract: Contract, clip_quantile: float = 0.0, clip_margin: float = 0.0) -> dict:
     """Learn clipping bounds and scaling from ``frame``; categories come from the contract's domains, never from
-    the data. With ``clip_quantile`` q > 0 each numeric feature is clipped to its [q, 1 - q] quantiles first, and
-    mean and standard deviation are those of the clipped values."""
+    the data. With ``clip_quantile`` q > 0 each numeric feature is clipped to its [q, 1 - q] quantiles widened by
+    ``clip_margin`` times their distance on each side, and mean and standard deviation are those of the clipped
+    values (README, "Choosing a model family": the measurement behind the defaults)."""
     numeric = []
     for name in contract.numeric_features:
         values = frame[name].to_numpy(dtype="float64")
         spec = {"name": name}
         if clip_quantile > 0:
             low, high = np.quantile(values, [clip_quantile, 1 - clip_quantile])
+            low, high = low - clip_margin * (high - low), high + clip_margin * (high - low)
             spec.update(low=float(low), high=float(high))
             values = np.clip(values, low, high)
         std = float(values.std())

@@ -97,7 +97,7 @@ def fit_family(
     """Fit one scikit-learn family (``spec``) on ``frame``: the contract's model, or the baseline guard's."""
     check_window(frame, contract)
     started = time.perf_counter()
-    encoder = fit_encoder(frame, contract, getattr(spec, "clip_quantile", 0.0))
+    encoder = fit_encoder(frame, contract, getattr(spec, "clip_quantile", 0.0), getattr(spec, "clip_margin", 0.0))
     x, y = encode(frame, encoder), frame[contract.target].to_numpy(dtype="float64")
     history: list[dict] = []
     best_epoch = 0

@@ -94,6 +94,14 @@ def select_precision(requested: str, device: str) -> tuple[str, str | None]:
     return "fp32", None
 
 
+DEFAULT_BATCH, MIN_STEPS_PER_EPOCH, SMALLEST_DEFAULT_BATCH = 1024, 16, 32
+
+
+def default_batch_size(rows: int) -> int:
+    """The batch size when the contract sets none: 1024, or less so that an epoch takes at least 16 steps."""
+    return max(SMALLEST_DEFAULT_BATCH, min(DEFAULT_BATCH, rows // MIN_STEPS_PER_EPOCH))
+
+
 def scaled_learning_rate(settings: TrainingSpec, batch_size: int) -> float:
     """Learning rate for ``batch_size``: linear (Goyal et al. 2017) or square-root scaling from the base batch."""
     ratio = batch_size / settings.base_batch_size
@@ -176,7 +184,7 @@ def _warm_start_plan(
     Fine-tuning keeps the champion's encoder: its weights were learnt on inputs scaled that way, and rescaling
     to the new window would silently change what every weight means.
     """
-    fresh = fit_encoder(fit_part, contract, contract.training.model.clip_quantile)
+    fresh = fit_encoder(fit_part, contract, contract.training.model.clip_quantile, contract.training.model.clip_margin)
     architecture = _architecture(contract, fresh)
     if not contract.training.warm_start:
         return fresh, architecture, None, "scratch"
@@ -242,7 +250,7 @@ def _train(frame: pd.DataFrame, contract: Contract, seed: int, warm_start: Scori
         warm_note,
     )
     data = _resident_tensors(fit_part, val_part, encoder, contract.target, device)
-    batch_size = settings.batch_size
+    batch_size = settings.batch_size or default_batch_size(len(fit_part))
     while True:
         try:
             run = _fit(data, contract, architecture, start_from, seed, device, precision, batch_size)
