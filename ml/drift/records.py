@@ -46,6 +46,10 @@ class MonitoredBatch:
             known[name] = tuple(known.get(name) or ())
         return cls(**known)
 
+    def to_dict(self) -> dict:
+        """The modelled keys as plain JSON values (the ledger record holds these and more)."""
+        return {**asdict(self), "reasons": list(self.reasons), "drifted_columns": list(self.drifted_columns)}
+
     @property
     def columns(self) -> set[str]:
         """The columns it drifted in: its drifted features, plus the prediction when that drifted."""

@@ -1,4 +1,5 @@
-"""Trainers that break the custom-trainer protocol (ml/training/custom.py), one way each, for the tests."""
+"""Trainers that break the custom-trainer protocol (ml/training/custom.py), one way each, and one that keeps it
+but learns nothing (`constant`), for the tests."""
 
 from __future__ import annotations
 
@@ -51,3 +52,8 @@ def not_a_model(train, validation, contract, seed, device):
 
 def bad_tuple(train, validation, contract, seed, device):
     return _Model(), {"params": {}}, "extra"
+
+
+def constant(train, validation, contract, seed, device):
+    """Follows the protocol to the letter and learns nothing: every row scores 0.5."""
+    return _Model()
