@@ -121,16 +121,24 @@ print(json.dumps({{"seconds": elapsed, "new_modules": new}}))
 """
 
 
-@pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda p: p.name)
-def test_dag_file_parses_fast_without_heavy_imports_or_side_effects(dag_file, tmp_path):
-    home = PlatformPaths(tmp_path / "untouched-home")
+def parse_probe(dag_file: Path, scratch: Path) -> dict:
+    """Parse one DAG file in a fresh interpreter: {seconds, new_modules}, and whether it created the home."""
+    home = PlatformPaths(scratch / "untouched-home")
     env = airflow_environment(home, dict(os.environ))
-    env["AIRFLOW_HOME"] = str(tmp_path / "airflow-home")  # Airflow writes its own config on import
-    env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{tmp_path / 'airflow-home' / 'airflow.db'}"
+    env["AIRFLOW_HOME"] = str(scratch / "airflow-home")  # Airflow writes its own config on import
+    env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{scratch / 'airflow-home' / 'airflow.db'}"
     code = _PARSE_PROBE.format(paths=[str(REPO_ROOT), str(REPO_ROOT / "plugins")], path=str(dag_file))
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     probe = json.loads(result.stdout.strip().splitlines()[-1])
-    assert probe["seconds"] < 1.0, f"{dag_file.name} took {probe['seconds']:.2f} s to parse"
+    return {**probe, "home_created": Path(home.home).exists()}
+
+
+@pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda p: p.name)
+def test_dag_file_parses_without_heavy_imports_or_side_effects(dag_file, tmp_path):
+    """What makes parsing slow or unsafe, checked exactly: heavy libraries imported at parse time, or files written.
+    How long parsing takes is a measurement, not a test (a loaded CI machine would make it flaky): see
+    bench/dag_parse.py -> bench/results/dag_parse.md."""
+    probe = parse_probe(dag_file, tmp_path)
     heavy = [m for m in probe["new_modules"] if m in HEAVY]
     assert heavy == [], f"{dag_file.name} imports {heavy} at parse time"
-    assert not Path(home.home).exists(), "parsing a DAG file must not create the platform home"
+    assert not probe["home_created"], "parsing a DAG file must not create the platform home"

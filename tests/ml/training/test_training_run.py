@@ -26,16 +26,17 @@ def logged_run(tmp_path_factory):
     raw["training"] = {**copy.deepcopy(raw["training"]), "epochs": 3, "device": "auto"}
     contract = parse_contract(raw, WEATHER)
     rows = load_source(contract)
-    result = train_model(rows[(rows["date"].dt.year >= 1960) & (rows["date"].dt.year <= 1961)], contract)
+    window = rows[(rows["date"].dt.year >= 1960) & (rows["date"].dt.year <= 1961)]
+    result = train_model(window, contract)
     paths = PlatformPaths(tmp_path_factory.mktemp("training-run") / "home")
     client(paths)
     with mlflow.start_run(experiment_id=ensure_experiment(paths, contract.name)) as run:
         log_training(result, contract, {"reason": "test"}, None)
-    return client(paths), run.info.run_id, result, contract
+    return client(paths), run.info.run_id, result, contract, window
 
 
 def test_every_epoch_logs_loss_metric_and_throughput(logged_run):
-    mlflow_client, run_id, result, _ = logged_run
+    mlflow_client, run_id, result, _, _ = logged_run
     for key in ("train_loss", "val_loss", "val_auc", "rows_per_second"):
         steps = [m.step for m in mlflow_client.get_metric_history(run_id, key)]
         assert steps == [row["epoch"] for row in result.history], key
@@ -46,9 +47,15 @@ def test_every_epoch_logs_loss_metric_and_throughput(logged_run):
 def test_run_records_seeds_environment_and_cpu_fallback(logged_run):
     import torch
 
-    mlflow_client, run_id, result, _ = logged_run
+    mlflow_client, run_id, result, contract, window = logged_run
     data = mlflow_client.get_run(run_id).data
-    assert data.params["seed"] == data.params["torch_seed"] == data.params["numpy_seed"] == str(result.seed)
+    # The recorded seed is the one that made this model: training again from it gives the same weights, and
+    # from the next seed other weights (so the record would catch a seed that was not the one used).
+    again = train_model(window, contract, seed=int(data.params["seed"])).model.network.state_dict()
+    other = train_model(window, contract, seed=int(data.params["seed"]) + 1).model.network.state_dict()
+    weights = result.model.network.state_dict()
+    assert all(torch.equal(weights[k], again[k]) for k in weights)
+    assert not all(torch.equal(weights[k], other[k]) for k in weights)
     assert data.tags["ct.env.torch"] == torch.__version__ and data.tags["ct.env.cuda"] == str(torch.version.cuda)
     assert len(data.tags["ct.env_lock_hash"]) == 16
     assert data.tags["ct.warm_start"] == "scratch" and data.tags["ct.precision"] == result.precision
@@ -60,6 +67,6 @@ def test_run_records_seeds_environment_and_cpu_fallback(logged_run):
 def test_the_resolved_contract_is_an_artifact(logged_run):
     import mlflow
 
-    _, run_id, _, contract = logged_run
+    _, run_id, _, contract, _ = logged_run
     stored = mlflow.artifacts.load_dict(f"runs:/{run_id}/{CONTRACT_ARTIFACT}")
     assert parse_contract(stored, Path("stored.json")) == contract
