@@ -244,11 +244,13 @@ def _ragged(draw, batch: Batch) -> None:
 
 def _not_csv(draw, batch: Batch) -> None:
     buffer = io.BytesIO()
+    # An earlier corruption may have duplicated a column; Parquet and JSON records need unique names.
+    frame = batch.frame.loc[:, ~batch.frame.columns.duplicated()]
     if draw(st.booleans()):
-        batch.frame.astype(str).to_parquet(buffer)
+        frame.astype(str).to_parquet(buffer)
         batch.payload = buffer.getvalue()
     else:
-        batch.payload = batch.frame.to_json(orient="records").encode()
+        batch.payload = frame.to_json(orient="records").encode()
 
 
 FRAME_CORRUPTIONS: list[Callable] = [
