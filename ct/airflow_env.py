@@ -30,6 +30,9 @@ TELEMETRY_OFF = {
     "DVC_NO_ANALYTICS": "1",
     "SCARF_ANALYTICS": "false",
 }
+# What every platform process sets: telemetry off, and no MLflow "Downloading artifacts" progress bars (they
+# interleave with the CLI's own lines and fill task logs with carriage returns).
+LIBRARY_ENV = {**TELEMETRY_OFF, "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
 
 
 def pools(env: Mapping[str, str] | None = None) -> dict[str, tuple[int, str]]:
@@ -57,7 +60,7 @@ def airflow_environment(paths: PlatformPaths, base: dict[str, str] | None = None
     python_path = [str(REPO_ROOT), str(REPO_ROOT / "plugins")]
     if env.get("PYTHONPATH"):
         python_path.append(env["PYTHONPATH"])
-    env.update(TELEMETRY_OFF)
+    env.update(LIBRARY_ENV)
     env.update(
         {
             "CT_HOME": str(paths.home),
@@ -117,7 +120,7 @@ def distributed_environment(paths: PlatformPaths, base: dict[str, str] | None = 
 
 
 def _exports(env: Mapping[str, str]) -> str:
-    keys = sorted(k for k in env if k.startswith(("AIRFLOW", "CT_", "PYTHONPATH", "MLFLOW")) or k in TELEMETRY_OFF)
+    keys = sorted(k for k in env if k.startswith(("AIRFLOW", "CT_", "PYTHONPATH", "MLFLOW")) or k in LIBRARY_ENV)
     return "\n".join(f"export {key}={shlex.quote(env[key])}" for key in keys)
 
 

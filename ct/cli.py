@@ -19,7 +19,7 @@ import logging
 import sys
 from pathlib import Path
 
-from ct.airflow_env import REPO_ROOT, TELEMETRY_OFF
+from ct.airflow_env import LIBRARY_ENV, REPO_ROOT
 from ml.contract import ContractError, find_contracts, load_contract
 from ml.settings import PlatformPaths, contracts_dir
 
@@ -252,7 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     import os
 
-    for key, value in TELEMETRY_OFF.items():
+    for key, value in LIBRARY_ENV.items():
         os.environ.setdefault(key, value)
     args = build_parser().parse_args(argv)
     logging.basicConfig(

@@ -66,6 +66,8 @@ def describe(event: dict) -> str | None:
     if kind == EventKind.GATE_DECISION:
         return f"gate: version {event['version']} {event['decision'].upper()}: {event['reason']}"
     if kind == EventKind.CHAMPION_CHANGED:
+        if not event.get("previous"):
+            return f"champion: version {event['version']} (the first model)"
         return f"champion: version {event['previous']} -> {event['version']}"
     return None
 

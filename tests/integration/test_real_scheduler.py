@@ -50,7 +50,7 @@ def demo_run(tmp_path_factory):
 def test_demo_finishes_and_stops_its_processes(demo_run):
     paths, result = demo_run
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "champion: version None -> 1" in result.stdout
+    assert "champion: version 1 (the first model)" in result.stdout
     assert "stopped" in result.stdout
     leftover = subprocess.run(["pgrep", "-f", str(paths.home)], capture_output=True, text=True).stdout.split()
     assert leftover == [], f"processes still running for {paths.home}: {leftover}"
