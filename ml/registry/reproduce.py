@@ -29,7 +29,7 @@ from ml.data.versioning import pointer_md5, read_dataset, resolve_rev
 from ml.registry.bundle import TAG_PREFIX, code_commit, environment_lock_hash, hardware_info, library_versions
 from ml.registry.runs import CONTRACT_ARTIFACT
 from ml.registry.store import download_run_artifact, get_version, load_scoring_model
-from ml.serving.ct_scoring import score
+from ml.serving.ct_scoring import SKLEARN_FAMILIES, TORCH_FAMILIES, score
 from ml.settings import PlatformPaths
 from ml.training.features import feature_code_hash
 from ml.training.model import ScoringModel
@@ -228,11 +228,11 @@ def _warm_start(paths: PlatformPaths, contract: Contract, tags: dict, notes: lis
 def reproduction_rule(contract: Contract, exact: bool) -> str:
     """What ``ct reproduce`` requires of this family (stated in its output)."""
     family = contract.training.model.family
-    if family in ("mlp", "linear"):
+    if family in TORCH_FAMILIES:
         if exact:
             return "torch on the CPU: every weight and the holdout metric bit-identical"
         return f"torch on a GPU: holdout metric within {GPU_METRIC_TOLERANCE}"
-    if family in ("hist_gbt", "logistic", "ridge"):
+    if family in SKLEARN_FAMILIES:
         return f"scikit-learn {family} (CPU, seeded): every holdout score and the holdout metric bit-identical"
     return "team trainer: every holdout score and the holdout metric bit-identical (the trainer must use its seed)"
 
@@ -290,7 +290,7 @@ def environment_differences(tags: dict, device: str, device_name: str) -> list[D
 
 def format_reproduction(result: Reproduction) -> str:
     verdict = "MATCHES" if result.matches else "DOES NOT MATCH"
-    compared = "weights" if result.family in ("mlp", "linear") else "holdout scores"
+    compared = "weights" if result.family in TORCH_FAMILIES else "holdout scores"
     lines = [
         f"{result.model} version {result.version} ({result.family}): reproduction {verdict}  [{result.rule}]",
         f"  data revision      {result.data_rev} ({result.train_rows} training rows, {result.holdout_rows} "

@@ -38,7 +38,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 HOLDOUT, TRAINING_SAMPLE = "champion holdout", "champion training sample"
-_HOLDOUT_TAGS = ("ct.holdout_rev", "ct.window_start", "ct.window_end", "ct.holdout_start")  # WindowSpan.TAG_NAMES
 _QUALITY = {
     "classification": ("Accuracy", "Precision", "Recall", "F1Score", "RocAuc", "LogLoss"),
     "regression": ("MeanError", "MAE", "RMSE", "R2Score"),
@@ -73,7 +72,7 @@ def champion_reference(paths: PlatformPaths, contract: Contract, version: Versio
     from ml.training.window import WindowSpan, read_window
 
     tags = version.tags
-    if all(tags.get(tag) for tag in _HOLDOUT_TAGS):
+    if all(tags.get(f"ct.{tag}") for tag in WindowSpan.TAG_NAMES):
         try:
             _, holdout = read_window(paths, contract, WindowSpan.from_tags(tags, prefix="ct."))
             if len(holdout):

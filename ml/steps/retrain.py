@@ -123,7 +123,7 @@ def _holdout_metric_tags(contract: Contract, y, scores) -> dict[str, str]:
     }
 
 
-def _decide(paths, contract, window, holdout, challenger, guard) -> GateDecision:
+def _decide(paths, contract, window, holdout, challenger, scores, guard) -> GateDecision:
     y = holdout[contract.target].to_numpy()
     ensure_registered_model(paths, contract.model_name, contract.description)
     champion = version_by_alias(paths, contract.model_name, CHAMPION)
@@ -137,7 +137,7 @@ def _decide(paths, contract, window, holdout, challenger, guard) -> GateDecision
     return evaluate_gate(
         contract.gate,
         y,
-        challenger.predict(holdout),
+        scores,
         champion_scores,
         context,
         holdout=holdout,
@@ -155,12 +155,14 @@ def evaluate_challenger(paths: PlatformPaths, contract: Contract, window: dict, 
     train, holdout = read_window(paths, contract, window)
     challenger = load_run_model(paths, trained["run_id"], label=f"challenger run {trained['run_id']}")
     guard = _baseline_guard(contract, train, holdout)
-    decision = _decide(paths, contract, window, holdout, challenger, guard)
+    scores = challenger.predict(holdout)
+    decision = _decide(paths, contract, window, holdout, challenger, scores, guard)
     if guard and decision.baseline["challenger_worse"] and contract.gate.baseline.promote:
         log_gate_decision(paths, trained["run_id"], decision.to_dict(), decision.markdown())
         trained = _promote_baseline_instead(paths, contract, window, guard, train, holdout)
         challenger = load_run_model(paths, trained["run_id"], label=f"baseline run {trained['run_id']}")
-        decision = _decide(paths, contract, window, holdout, challenger, None)
+        scores = challenger.predict(holdout)
+        decision = _decide(paths, contract, window, holdout, challenger, scores, None)
     logger.info("gate decision\n%s", decision.markdown())
     log_gate_decision(paths, trained["run_id"], decision.to_dict(), decision.markdown())
     y = holdout[contract.target].to_numpy()
@@ -169,7 +171,7 @@ def evaluate_challenger(paths: PlatformPaths, contract: Contract, window: dict, 
         window_tags=window.bundle_tags(trained["train_rows"], len(holdout)),
         trained=trained,
         gate_tags=decision.summary_tags(),
-        holdout_metric_tags=_holdout_metric_tags(contract, y, challenger.predict(holdout)),
+        holdout_metric_tags=_holdout_metric_tags(contract, y, scores),
         reason=window.reason,
     )
     version = register_version(paths, contract.model_name, trained["run_id"], trained["artifact_uri"], tags)

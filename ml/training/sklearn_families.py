@@ -76,10 +76,11 @@ def _best_iterations(spec: GradientBoostingSpec, contract: Contract, seed: int, 
     ``early_stopping_rounds`` iterations have not improved on it."""
     model = _boosting(spec, contract, seed, spec.max_iter).fit(fit_x, fit_y)
     losses = _validation_losses(model, val_x, val_y, _classifier(contract))
-    best = int(np.argmin(losses))
-    for i in range(len(losses)):
-        if i - int(np.argmin(losses[: i + 1])) >= spec.early_stopping_rounds:
-            best = int(np.argmin(losses[: i + 1]))
+    best = 0
+    for i, loss in enumerate(losses):
+        if loss < losses[best]:
+            best = i
+        elif i - best >= spec.early_stopping_rounds:
             break
     history = [{"epoch": i + 1, "val_loss": loss} for i, loss in enumerate(losses)]
     return best + 1, history

@@ -16,6 +16,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ml.contract import Contract, CustomModelSpec, GradientBoostingSpec, LinearBaselineSpec
+from ml.serving.ct_scoring import TORCH_FAMILIES
 from ml.training.train import TrainingResult, train_model
 
 
@@ -38,4 +39,4 @@ def train_family(
 
 def uses_torch(contract: Contract) -> bool:
     """Torch families fine-tune from the champion (``training.warm_start``) and compare weights in reproduce."""
-    return contract.training.model.family in ("mlp", "linear")
+    return contract.training.model.family in TORCH_FAMILIES
